@@ -1,0 +1,330 @@
+"""The tidy table (DESIGN.md §1): loading, validation and atomic writing.
+
+Every loader produces this table and every analysis reads it:
+
+========== ==================================================================
+period     ``YYYY-MM`` or ``YYYY-MM-DD`` (monthly), ``YYYY-Qn``, ``YYYY``
+org_code   ODS code or any unit id
+org_name   optional
+metric     id, e.g. ``rtt_waiting_list``
+value      the measure
+numerator  optional; a proportion is numerator/denominator
+denominator optional; for a count, its exposure (a log offset)
+========== ==================================================================
+
+Edge cases, decided here once:
+
+- NHS suppression marks ``*`` and ``-`` and empty cells (also ``NA``/``N/A``/``..``)
+  become missing values. They are counted in ``report["suppressed"]`` and never read
+  as zero.
+- ``YYYY-MM-DD`` labels are monthly: ``2020-01-01`` and ``2020-01`` are the same
+  period, so both in one file are a duplicate.
+- Gaps (months missing between a unit's first and last period) are *reported* in
+  ``report["gaps"]``, never filled.
+- A file must be UTF-8 (a byte-order mark is fine) and comma-separated.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from evallib.exceptions import DataError
+from evallib.metrics import metric_info
+from evallib.periods import FREQ_NAMES, format_period, parse_period, period_freq
+
+logger = logging.getLogger(__name__)
+
+TIDY_COLUMNS = ["period", "org_code", "org_name", "metric", "value", "numerator", "denominator"]
+REQUIRED_COLUMNS = ["period", "org_code", "metric", "value"]
+NUMERIC_COLUMNS = ["value", "numerator", "denominator"]
+SUPPRESSION_MARKS = {"*", "-", "", "NA", "N/A", "..", "nan", "NaN", "null"}
+
+
+@dataclass
+class TidyTable:
+    """A validated tidy table and what was learned while loading it."""
+
+    frame: pd.DataFrame
+    path: Path | None = None
+    freq: str = "M"
+    synthetic: bool = False
+    sha256: str | None = None
+    report: dict = field(default_factory=dict)
+
+    @property
+    def source(self) -> str:
+        return str(self.path) if self.path else "<in-memory table>"
+
+    def metrics(self) -> list[str]:
+        return sorted(self.frame["metric"].unique())
+
+    def units(self, metric: str | None = None) -> list[str]:
+        f = self.frame if metric is None else self.frame[self.frame["metric"] == metric]
+        return sorted(f["org_code"].unique())
+
+    def org_names(self) -> dict[str, str]:
+        f = self.frame.dropna(subset=["org_name"]).drop_duplicates("org_code")
+        return dict(zip(f["org_code"], f["org_name"]))
+
+    def for_metric(self, metric: str) -> pd.DataFrame:
+        """Rows of one metric; a DataError names the metrics available when absent."""
+        f = self.frame[self.frame["metric"] == metric]
+        if f.empty:
+            have = ", ".join(self.metrics()[:20])
+            raise DataError(f"{self.source}: metric {metric!r} is not in the table "
+                            f"(metrics found: {have})")
+        return f
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    raw = path.read_bytes()
+    if not raw.strip() or not raw.lstrip(b"\xef\xbb\xbf").strip():
+        raise DataError(f"{path}: the file is empty (expected a header row with "
+                        f"{', '.join(REQUIRED_COLUMNS)} and one row per unit, metric and period)")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise DataError(f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} on line {line}); "
+                        f"re-save the file as UTF-8 CSV (a byte-order mark is fine)") from None
+    first = text.splitlines()[0]
+    if "," not in first:
+        for sep, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "pipes")):
+            if sep in first:
+                raise DataError(f"{path}: the header {first[:60]!r} is separated by {name}, not commas; "
+                                f"save the file as comma-separated CSV")
+    try:
+        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True)
+    except pd.errors.ParserError as exc:
+        raise DataError(f"{path}: cannot be read as CSV ({' '.join(str(exc).split())})") from None
+    if df.empty and len(df.columns) > 0:
+        raise DataError(f"{path}: has a header but no data rows")
+    return df
+
+
+def _read_any(path: Path) -> pd.DataFrame:
+    if not path.exists():
+        raise DataError(f"{path}: data file not found (check `data:` in the params file; "
+                        f"relative paths resolve against the params file's folder)")
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        try:
+            df = pd.read_parquet(path)
+        except Exception as exc:  # pyarrow raises many types; re-raise as DataError with the cause
+            raise DataError(f"{path}: cannot be read as Parquet ({type(exc).__name__}: {exc})") from exc
+        if df.empty:
+            raise DataError(f"{path}: the file is empty (no rows)")
+        return df
+    if suffix in (".csv", ".txt", ""):
+        return _read_csv(path)
+    raise DataError(f"{path}: unsupported file type {suffix!r} (expected .csv or .parquet)")
+
+
+def _to_numeric(df: pd.DataFrame, col: str, source: str, report: dict) -> pd.Series:
+    s = df[col]
+    if pd.api.types.is_numeric_dtype(s):
+        out = s.astype(float)
+        report["suppressed"][col] = int(out.isna().sum())
+        report.setdefault("_missing_masks", {})[col] = out.isna().to_numpy()
+        return out
+    text = s.astype(str).str.strip()
+    missing = text.isin(SUPPRESSION_MARKS) | s.isna()
+    cleaned = text.where(~missing, None).str.replace(",", "", regex=False)
+    out = pd.to_numeric(cleaned, errors="coerce")
+    bad = out.isna() & ~missing
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataError(f"{source}: line {i + 2}, column {col}: {s.iloc[i]!r} is not a number "
+                        f"(suppression marks *, - and blank cells are allowed and become missing)")
+    report["suppressed"][col] = int(missing.sum())
+    report.setdefault("_missing_masks", {})[col] = missing.to_numpy()
+    return out.astype(float)
+
+
+def validate_table(df: pd.DataFrame, source: str = "<in-memory table>") -> tuple[pd.DataFrame, dict]:
+    """Check a raw frame against the tidy-table contract; return (clean frame, report).
+
+    Line numbers in messages count the header as line 1 (as a spreadsheet or editor shows).
+    """
+    df = df.copy()
+    df.columns = [str(c).strip().lstrip("\ufeff") for c in df.columns]
+    missing_cols = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    if missing_cols:
+        found = ", ".join(df.columns[:12]) if len(df.columns) else "no columns"
+        raise DataError(f"{source}: column {missing_cols[0]!r} is missing (found: {found}); the tidy table "
+                        f"needs {', '.join(REQUIRED_COLUMNS)} (numerator, denominator, org_name optional)")
+    if df.empty:
+        raise DataError(f"{source}: has a header but no data rows")
+    report: dict = {"n_rows": int(len(df)), "suppressed": {}, "gaps": []}
+
+    # periods: parse each distinct label once
+    labels = df["period"].map(lambda v: v if isinstance(v, str) else
+                              (v.strftime("%Y-%m-%d") if hasattr(v, "strftime") else str(v)))
+    labels = labels.astype(str).str.strip()
+    parsed: dict[str, pd.Period] = {}
+    for lab in pd.unique(labels):
+        try:
+            parsed[lab] = parse_period(lab)
+        except ValueError as exc:
+            i = int(np.flatnonzero((labels == lab).to_numpy())[0])
+            raise DataError(f"{source}: line {i + 2}, column period: {exc}") from None
+    freqs = {lab: p.freqstr[0] for lab, p in parsed.items()}
+    kinds = sorted(set(freqs.values()), key="MQY".index)
+    if len(kinds) > 1:
+        examples = []
+        for k in kinds[:2]:
+            lab = next(lab for lab, f in freqs.items() if f == k)
+            i = int(np.flatnonzero((labels == lab).to_numpy())[0])
+            examples.append(f"line {i + 2} {lab!r}")
+        raise DataError(f"{source}: column period mixes {FREQ_NAMES[kinds[0]]} and {FREQ_NAMES[kinds[1]]} "
+                        f"periods ({' and '.join(examples)}); use one frequency per table")
+    freq = kinds[0]
+    canon = {lab: format_period(p) for lab, p in parsed.items()}
+
+    out = pd.DataFrame({
+        "period": labels.map(canon),
+        "org_code": df["org_code"].astype(str).str.strip(),
+        "org_name": df["org_name"].astype(str).str.strip() if "org_name" in df.columns else "",
+        "metric": df["metric"].astype(str).str.strip(),
+    })
+    for col, what in (("org_code", "a unit code"), ("metric", "a metric id")):
+        blank = out[col].isin(["", "nan", "None"])
+        if blank.any():
+            i = int(np.flatnonzero(blank.to_numpy())[0])
+            raise DataError(f"{source}: line {i + 2}, column {col}: blank; every row needs {what}")
+    out.loc[out["org_name"].isin(["", "nan", "None"]), "org_name"] = np.nan
+    for col in NUMERIC_COLUMNS:
+        out[col] = _to_numeric(df, col, source, report) if col in df.columns else np.nan
+
+    # Optional numerator/denominator cells count as suppressed only for metrics that use them.
+    masks = report.pop("_missing_masks", {})
+    uses = out.groupby("metric")[["numerator", "denominator"]].transform(lambda c: c.notna().any())
+    for col in ("numerator", "denominator"):
+        if col in masks:
+            report["suppressed"][col] = int((masks[col] & uses[col].to_numpy()).sum())
+    # duplicates on (org, metric, period) after normalising period labels
+    key = ["org_code", "metric", "period"]
+    dup = out.duplicated(key, keep=False)
+    if dup.any():
+        rows = np.flatnonzero(dup.to_numpy())
+        first = rows[0]
+        k = tuple(out.iloc[first][key])
+        same = [r for r in rows if tuple(out.iloc[r][key]) == k]
+        raise DataError(f"{source}: line {same[1] + 2} duplicates (org_code {k[0]}, metric {k[1]}, period {k[2]}) "
+                        f"first seen at line {same[0] + 2}; each unit, metric and period must appear once")
+
+    # negative counts
+    for col in ("numerator", "denominator"):
+        neg = out[col] < 0
+        if neg.any():
+            i = int(np.flatnonzero(neg.to_numpy())[0])
+            raise DataError(f"{source}: line {i + 2}, column {col}: {out[col].iloc[i]:g} is negative; "
+                            f"counts cannot be negative")
+    count_metrics = {m for m in out["metric"].unique() if metric_info(m).kind in ("count", "proportion")}
+    neg = (out["value"] < 0) & out["metric"].isin(count_metrics)
+    if neg.any():
+        i = int(np.flatnonzero(neg.to_numpy())[0])
+        raise DataError(f"{source}: line {i + 2}, column value: {out['value'].iloc[i]:g} is negative for "
+                        f"{out['metric'].iloc[i]}, a count or percentage; counts cannot be negative")
+    over = out["numerator"] > out["denominator"]
+    if over.any():
+        i = int(np.flatnonzero(over.to_numpy())[0])
+        r = out.iloc[i]
+        raise DataError(f"{source}: line {i + 2}: numerator {r['numerator']:g} is greater than denominator "
+                        f"{r['denominator']:g} (org_code {r['org_code']}, metric {r['metric']}, period "
+                        f"{r['period']}); a proportion's numerator cannot exceed its denominator")
+
+    # gaps: periods missing inside each unit's series (reported, never filled)
+    out["_p"] = out["period"].map({canon[k]: v for k, v in parsed.items()})
+    for (org, metric), g in out.groupby(["org_code", "metric"], sort=True):
+        ps = g["_p"]
+        first, last = ps.min(), ps.max()
+        expected = (last - first).n + 1
+        if expected > len(ps):
+            have = set(ps)
+            gap = [format_period(p) for p in pd.period_range(first, last, freq=first.freq) if p not in have]
+            report["gaps"].append({"org_code": org, "metric": metric, "missing": gap})
+    if report["gaps"]:
+        n = sum(len(g["missing"]) for g in report["gaps"])
+        logger.warning("%s: %d period(s) missing inside %d series (reported, not filled)", source, n,
+                       len(report["gaps"]))
+    out = out.sort_values(["metric", "org_code", "_p"], kind="stable").drop(columns="_p")
+    out = out.reset_index(drop=True)[TIDY_COLUMNS]
+    report["suppressed_total"] = int(sum(report["suppressed"].values()))
+    report["freq"] = freq
+    return out, report
+
+
+def _read_meta(path: Path) -> dict:
+    meta = path.with_name(path.stem + ".meta.json")
+    if meta.exists():
+        try:
+            return json.loads(meta.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{meta}: not valid JSON ({exc}); delete it or fix it") from None
+    return {}
+
+
+def load_table(path: str | Path) -> TidyTable:
+    """Load a CSV or Parquet tidy table, validate it, and return a :class:`TidyTable`."""
+    p = Path(path)
+    raw = _read_any(p)
+    frame, report = validate_table(raw, str(p))
+    meta = _read_meta(p)
+    return TidyTable(frame=frame, path=p.resolve(), freq=report["freq"],
+                     synthetic=bool(meta.get("synthetic", False)), sha256=file_sha256(p), report=report)
+
+
+def as_table(data, source: str = "<in-memory table>") -> TidyTable:
+    """Accept a TidyTable, a raw DataFrame, or a path."""
+    if isinstance(data, TidyTable):
+        return data
+    if isinstance(data, pd.DataFrame):
+        frame, report = validate_table(data, source)
+        return TidyTable(frame=frame, path=None, freq=report["freq"], report=report)
+    return load_table(data)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write to a temporary file in the same folder, then rename over ``path``."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write a tidy table atomically as CSV or Parquet (by suffix), columns in contract order."""
+    p = Path(path)
+    cols = [c for c in TIDY_COLUMNS if c in frame.columns]
+    f = frame[cols]
+    if p.suffix.lower() in (".parquet", ".pq"):
+        buf = io.BytesIO()
+        f.to_parquet(buf, index=False)
+        atomic_write_bytes(p, buf.getvalue())
+    else:
+        atomic_write_bytes(p, f.to_csv(index=False, lineterminator="\n", float_format="%.10g").encode("utf-8"))
+    return p

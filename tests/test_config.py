@@ -1,0 +1,159 @@
+"""The params schema (DESIGN.md §2): defaults, path resolution, and exact error messages."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from evallib.config import load_pack, load_params, params_from_dict
+from evallib.exceptions import ParameterError
+
+BASE = {"data": "metrics.csv", "metric": "rtt_52w_waiters", "units": ["RNA", "RL4", "RXK", "RBK"],
+        "interruptions": [{"name": "covid", "date": "2020-03"},
+                          {"name": "collaborative", "date": "2020-09", "transition": 0}]}
+
+
+def err(raw: dict, source: str = "p.yaml") -> str:
+    with pytest.raises(ParameterError) as info:
+        params_from_dict(raw, base_dir="/x", source=source)
+    return str(info.value)
+
+
+def test_defaults_follow_the_design_doc():
+    p = params_from_dict(BASE, base_dir="/x")
+    assert (p.aggregate, p.comparators, p.design, p.exclude, p.seasonality) == ("sum", "none", "auto", [], "fourier2")
+    assert (p.model, p.hac_lags, p.alpha, p.horizons) == (None, "auto", 0.05, [12, 24])
+    assert p.interruptions[0].terms == ["level", "slope"] and p.interruptions[1].transition == 0
+    assert p.resolved_design == "single" and p.display_title == "rtt_52w_waiters"
+    assert str(p.data) == "/x/metrics.csv"
+
+
+def test_auto_design_is_controlled_when_comparators_given():
+    assert params_from_dict(dict(BASE, comparators="all_other")).resolved_design == "controlled"
+
+
+def test_yaml_paths_resolve_relative_to_the_params_file(tmp_path):
+    (tmp_path / "params").mkdir()
+    f = tmp_path / "params" / "a.yaml"
+    f.write_text("data: ../data/demo/metrics.csv\nmetric: m\nunits: [RNA]\n"
+                 "interruptions:\n  - {name: collaborative, date: 2020-09}\n")
+    assert load_params(f).data == (tmp_path / "data" / "demo" / "metrics.csv").resolve()
+
+
+def test_unknown_key():
+    assert err(dict(BASE, seasonaility="none")) == \
+        "p.yaml: seasonaility: unknown key (check the spelling; see the params reference in README.md)"
+
+
+def test_wrong_type():
+    assert err(dict(BASE, alpha="five")) == \
+        "p.yaml: alpha: value 'five': Input should be a valid number, unable to parse string as a number"
+
+
+def test_bad_model_lists_allowed_values():
+    assert err(dict(BASE, model="ols")) == (
+        "p.yaml: model: value 'ols' is not allowed (input should be 'ols-hac', 'prais-winsten', 'arima', "
+        "'poisson', 'quasipoisson', 'negbin', 'binomial' or 'quasibinomial')")
+
+
+def test_bad_interruption_date_names_the_key_path():
+    raw = dict(BASE, interruptions=[{"name": "covid", "date": "2020-03"}, {"name": "collab", "date": "2020-9x"}])
+    assert err(raw) == ("p.yaml: interruptions[1].date: value '2020-9x': '2020-9x' is not a period "
+                        "(expected YYYY-MM, YYYY-MM-DD, YYYY-Qn or YYYY)")
+
+
+def test_interruptions_out_of_order():
+    raw = dict(BASE, interruptions=[{"name": "a", "date": "2020-09"}, {"name": "b", "date": "2020-03"}])
+    assert err(raw) == ("p.yaml: interruptions[1].date 2020-03 is before interruptions[0].date 2020-09: "
+                        "list them in time order")
+
+
+def test_interruption_after_end():
+    assert err(dict(BASE, end="2020-06")) == "p.yaml: interruptions[1].date 2020-09 is after end 2020-06"
+
+
+def test_interruption_not_after_start():
+    assert err(dict(BASE, start="2020-03")) == (
+        "p.yaml: interruptions[0].date 2020-03 is not after start 2020-03: there must be a "
+        "pre-interruption segment")
+
+
+def test_missing_required_key():
+    raw = {k: v for k, v in BASE.items() if k != "units"}
+    assert err(raw) == "p.yaml: units: required key is missing"
+
+
+def test_bad_term():
+    raw = dict(BASE, interruptions=[{"name": "c", "date": "2020-09", "terms": ["level", "trend"]}])
+    assert err(raw) == "p.yaml: interruptions[0].terms[1]: value 'trend' is not allowed (input should be 'level' or 'slope')"
+
+
+def test_bad_seasonality():
+    assert err(dict(BASE, seasonality="fourier9")) == \
+        "p.yaml: seasonality: value 'fourier9': 'fourier9' is not allowed (expected none, month or fourierK with K 1-6)"
+
+
+def test_controlled_without_comparators():
+    assert err(dict(BASE, design="synthetic")) == \
+        "p.yaml: design synthetic needs comparators (all_other or a list of codes)"
+
+
+def test_comparator_also_treated():
+    assert err(dict(BASE, comparators=["RNA", "ZZ001"])) == "p.yaml: comparators ['RNA'] are also treated units"
+
+
+def test_bad_exclude_range():
+    assert err(dict(BASE, exclude=["2021-03/2020-03"])) == \
+        "p.yaml: exclude: value ['2021-03/2020-03']: range '2021-03/2020-03' ends before it starts"
+
+
+def test_yaml_dates_and_ints_become_labels(tmp_path):
+    f = tmp_path / "a.yaml"
+    f.write_text("data: x.csv\nmetric: m\nunits: [RNA]\nstart: 2016-04-01\n"
+                 "interruptions:\n  - {name: c, date: 2020-09-01}\n")
+    p = load_params(f)
+    assert (p.start, p.interruptions[0].date) == ("2016-04", "2020-09")
+
+
+def test_invalid_yaml_names_line(tmp_path):
+    f = tmp_path / "bad.yaml"
+    f.write_text("data: x.csv\nunits: [RNA\n")
+    with pytest.raises(ParameterError) as info:
+        load_params(f)
+    assert str(info.value).startswith(f"{f}: not valid YAML at line 3")
+
+
+def test_pack_merges_defaults_and_names_analysis_in_errors(tmp_path):
+    f = tmp_path / "pack.yaml"
+    f.write_text("title: Demo\ndefaults:\n  data: d.csv\n  units: [RNA]\n"
+                 "  interruptions: [{name: collaborative, date: 2020-09}]\n"
+                 "analyses:\n  - {metric: a}\n  - {metric: b, model: poisson, id: b1}\n  - {metric: c, alpah: 1}\n")
+    with pytest.raises(ParameterError) as info:
+        load_pack(f)
+    assert str(info.value) == (f"{f}: analyses[2].alpah: unknown key (check the spelling; see the params "
+                               f"reference in README.md)")
+    f.write_text(f.read_text().replace(", alpah: 1", ""))
+    pack, analyses = load_pack(f)
+    assert [a.analysis_id for a in analyses] == ["a", "b1", "c"]
+    assert analyses[1].model == "poisson" and analyses[0].data == (tmp_path / "d.csv").resolve()
+    assert all(a.notebook == "its_outcome" for a in analyses)
+
+
+def test_pack_rejects_duplicate_ids(tmp_path):
+    f = tmp_path / "pack.yaml"
+    f.write_text("title: Demo\ndefaults: {data: d.csv, units: [RNA], interruptions: [{name: c, date: 2020-09}]}\n"
+                 "analyses:\n  - {metric: a}\n  - {metric: a}\n")
+    with pytest.raises(ParameterError) as info:
+        load_pack(f)
+    assert str(info.value) == f"{f}: analyses[1].id: value 'a' is used twice: give each analysis a unique id"
+
+
+def test_repo_params_files_are_valid():
+    repo = Path(__file__).resolve().parents[1] / "params"
+    files = sorted(repo.glob("*.yaml"))
+    for f in files:
+        text = f.read_text()
+        if "analyses:" in text:
+            load_pack(f)
+        else:
+            load_params(f)
