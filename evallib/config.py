@@ -109,6 +109,11 @@ class Params(_Strict):
     target: float | None = None           # SPC target in the metric's unit; default: national standard
     washout: str = "2020-03/2021-03"       # sensitivity analysis: periods left out
     suppress_below: int = Field(default=5, ge=0)  # board pages suppress counts below this
+    # controlled designs (evallib/its/controlled.py)
+    controlled_method: Literal["stacked", "difference"] = "stacked"
+    shared_interruptions: Union[Literal["auto", "none"], list[str]] = "auto"
+    comparator_scale: Literal["auto", "none", "pre_mean"] = "auto"
+    controlled_cov: Literal["panel", "driscoll-kraay"] = "panel"
     id: str | None = None                  # analysis id inside a pack (default: metric)
     notebook: str | None = None            # notebook for `evallib run`/`batch` (default its_outcome)
 
@@ -193,6 +198,12 @@ class Params(_Strict):
                 raise ValueError(f"comparators {overlap} are also treated units")
             if not self.comparators:
                 raise ValueError("comparators is an empty list: use none")
+        if isinstance(self.shared_interruptions, list):
+            names_set = set(names)
+            unknown = [n for n in self.shared_interruptions if n not in names_set]
+            if unknown:
+                raise ValueError(f"shared_interruptions names {unknown}, which are not interruptions "
+                                 f"(have {names})")
         if self.design in ("controlled", "synthetic") and self.comparators == "none":
             raise ValueError(f"design {self.design} needs comparators (all_other or a list of codes)")
         return self
