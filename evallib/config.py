@@ -100,7 +100,7 @@ class Params(_Strict):
     exclude: list[str] = Field(default_factory=list)
     seasonality: str = "fourier2"
     model: ModelName | None = None  # None: chosen from the data (see evallib.its.analysis)
-    hac_lags: Union[Literal["auto"], Annotated[int, Field(ge=0)]] = "auto"
+    hac_lags: Union[Literal["auto", "prewhite"], Annotated[int, Field(ge=0)]] = "auto"
     alpha: float = Field(default=0.05, gt=0, lt=0.5)
     horizons: list[Annotated[int, Field(ge=0)]] = Field(default_factory=lambda: [12, 24])
     # --- extensions to DESIGN.md §2 (documented in the README params reference) ---

@@ -1,0 +1,374 @@
+"""The sensitivity set for one analysis: one table and one chart.
+
+``sensitivity(params, table=None)`` refits the analysis under each specification
+below with :func:`evallib.analyse` (``params.model_copy(update=...)``) and reports the
+effect of the *target* interruption (``collaborative`` when present, else the last
+one) at ``horizon`` periods (default 12) with its interval:
+
+=================  ==========================================================
+group              specification
+=================  ==========================================================
+primary            the params as given
+washout            ``params.washout`` (default 2020-03/2021-03) added to
+                   ``exclude``; other interruptions dated inside the wash-out
+                   are dropped (their segment has no data left), the target is
+                   kept and measured from the end of the wash-out
+date               the target's date moved by -3 and +3 periods (``shifts``);
+                   the effect is at ``horizon`` after the *moved* date
+estimator          continuous outcomes: the other two of ols-hac,
+                   prais-winsten, arima; counts and proportions (GLMs): ols-hac
+design             controlled or synthetic primary: the single-group ITS (and
+                   the other comparator design); single primary with
+                   comparators given: the controlled design
+=================  ==========================================================
+
+A specification that cannot be fitted is kept as a row with its ``error`` (the
+``EvalError`` message) and missing estimates: the set never stops at one failure.
+
+``.placebo``: placebo interruption dates across the clean pre-period (before the
+first real interruption). The window ends just before the first interruption, a
+single interruption named ``placebo`` (the target's terms) is placed at each date D
+that leaves ``min_pre`` periods before it and ``horizon`` periods after it, and its
+effect at ``horizon`` is estimated with the primary design and model. With no
+intervention these estimates show how large an "effect" the method finds by
+chance; the real estimate is marked beside them. At most ``max_placebos`` dates,
+evenly spread. Empty (with a note) when the pre-period is too short, e.g. on
+series starting 14 months before COVID-19.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from evallib.exceptions import EvalError, ParameterError
+from evallib.periods import format_period, parse_period, parse_range
+
+logger = logging.getLogger(__name__)
+
+CONTINUOUS = ("ols-hac", "prais-winsten", "arima")
+TABLE_COLUMNS = ["group", "specification", "design", "model", "date", "horizon", "period", "absolute",
+                 "absolute_lower", "absolute_upper", "absolute_p", "relative", "relative_lower",
+                 "relative_upper", "note", "error"]
+PLACEBO_COLUMNS = ["date", "period", "absolute", "absolute_lower", "absolute_upper", "absolute_p", "relative",
+                   "relative_lower", "relative_upper", "error"]
+
+
+@dataclass
+class SensitivityResult:
+    """``table`` (one row per specification), ``placebo`` (placebo dates), the primary result."""
+
+    table: pd.DataFrame
+    placebo: pd.DataFrame
+    primary: object
+    target: str
+    horizon: int
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def real_estimate(self) -> float:
+        r = self.table[self.table["group"] == "primary"]
+        return float(r["absolute"].iloc[0]) if len(r) else float("nan")
+
+    @property
+    def placebo_p(self) -> float | None:
+        """Share of placebo estimates at least as large in absolute value as the real one (+1/+1)."""
+        est = self.placebo["absolute"].dropna().to_numpy()
+        if est.size == 0 or not np.isfinite(self.real_estimate):
+            return None
+        return float((1 + np.sum(np.abs(est) >= abs(self.real_estimate))) / (est.size + 1))
+
+    def plot(self, ax=None, title: str | None = None):
+        """One chart: specifications as dots and whiskers, and the placebo distribution below.
+
+        Returns ``(fig, axes)``; both panels share the effect axis.
+        """
+        return sensitivity_plot(self, title=title)
+
+    def get_plot_data(self) -> pd.DataFrame:
+        return self.table.copy()
+
+
+# ============================================================================ specs
+def _target(params, target: str | None):
+    names = [i.name for i in params.interruptions]
+    name = target or ("collaborative" if "collaborative" in names else names[-1])
+    if name not in names:
+        raise ParameterError(f"sensitivity target {name!r} is not in params.interruptions {names}")
+    return name
+
+
+def _with_date(params, name: str, shift: int):
+    from evallib.config import Interruption
+
+    ints = []
+    for i in params.interruptions:
+        if i.name == name:
+            d = parse_period(i.date) + shift
+            ints.append(Interruption(name=i.name, date=format_period(d), terms=list(i.terms),
+                                     transition=i.transition))
+        else:
+            ints.append(i)
+    dates = [parse_period(i.date) for i in ints]
+    if any(dates[k] <= dates[k - 1] for k in range(1, len(dates))):
+        raise ParameterError(f"moving {name} by {shift:+d} periods to {format_period(dates[_names_index(ints, name)])} "
+                             f"puts it at or before another interruption")
+    return params.model_copy(update={"interruptions": ints})
+
+
+def _names_index(ints, name):
+    return [i.name for i in ints].index(name)
+
+
+def _washout(params, name: str):
+    lo, hi = parse_range(params.washout)
+    ints = [i for i in params.interruptions
+            if i.name == name or not (lo <= parse_period(i.date) <= hi)]
+    dropped = [i.name for i in params.interruptions if i not in ints]
+    upd = {"exclude": list(params.exclude) + [params.washout], "interruptions": ints}
+    note = f"excludes {params.washout}" + (f"; drops {', '.join(dropped)} (dated inside it)" if dropped else "")
+    return params.model_copy(update=upd), note
+
+
+def specifications(params, primary, target: str) -> list[tuple[str, str, object, str]]:
+    """(group, label, params, note) for every non-primary specification."""
+    out = []
+    p, note = _washout(params, target)
+    out.append(("washout", f"wash-out {params.washout}", p, note))
+    for s in (-3, 3):
+        try:
+            p = _with_date(params, target, s)
+            d = p.interruption(target).date
+            out.append(("date", f"{target} date {s:+d} ({d})", p, ""))
+        except ParameterError as exc:
+            out.append(("date", f"{target} date {s:+d}", None, str(exc)))
+    model = getattr(primary, "model", None)
+    design = getattr(primary, "design", params.resolved_design)
+    if design != "synthetic":
+        alts = [m for m in CONTINUOUS if m != model] if model in CONTINUOUS else ["ols-hac"]
+        for m in alts:
+            out.append(("estimator", f"estimator {m}", params.model_copy(update={"model": m}), ""))
+    designs = []
+    if design in ("controlled", "synthetic"):
+        designs = ["single", "synthetic" if design == "controlled" else "controlled"]
+    elif params.comparators != "none":
+        designs = ["controlled", "synthetic"]
+    for d in designs:
+        upd = {"design": d}
+        if d == "single":
+            upd["comparators"] = "none"
+        if d == "synthetic":
+            upd["model"] = None
+        out.append(("design", f"design {d}", params.model_copy(update=upd), ""))
+    return out
+
+
+def _effect_row(res, target: str, horizon: int) -> dict:
+    eff = res.effects([horizon])
+    eff = eff[eff["interruption"] == target]
+    if eff.empty:
+        raise EvalError(f"no {horizon}-period effect for {target} (past the end of the data)")
+    r = eff.iloc[0]
+    return {"period": r["period"], "absolute": r["absolute"], "absolute_lower": r["absolute_lower"],
+            "absolute_upper": r["absolute_upper"], "absolute_p": r.get("absolute_p", np.nan),
+            "relative": r["relative"], "relative_lower": r["relative_lower"],
+            "relative_upper": r["relative_upper"]}
+
+
+def _row(group, label, params, res, target, horizon, note="", error=""):
+    row = {"group": group, "specification": label,
+           "design": getattr(res, "design", None) if res is not None else
+           (params.resolved_design if params is not None else None),
+           "model": getattr(res, "model", None) if res is not None else
+           (params.model if params is not None else None),
+           "date": params.interruption(target).date if params is not None else None,
+           "horizon": horizon, "note": note, "error": error}
+    if res is not None and not error:
+        try:
+            row.update(_effect_row(res, target, horizon))
+        except EvalError as exc:
+            row["error"] = str(exc)
+    return row
+
+
+# ============================================================================ placebo dates
+def placebo_dates(params, table, primary, target: str, horizon: int, *, min_pre: int = 12,
+                  max_placebos: int = 12) -> tuple[pd.DataFrame, list[str]]:
+    """Placebo interruptions across the clean pre-period (see the module docstring)."""
+    from evallib import analyse
+    from evallib.config import Interruption
+
+    notes = []
+    first_int = parse_period(params.interruptions[0].date)
+    f = table.for_metric(params.metric)
+    have = sorted({parse_period(p) for p in f[f["org_code"].isin(params.units)]["period"]})
+    start = parse_period(params.start) if params.start else have[0]
+    end = first_int - 1
+    tgt = params.interruption(target)
+    lo = start + min_pre
+    hi = end - horizon
+    if hi < lo:
+        notes.append(f"no placebo dates: the pre-period {format_period(start)}..{format_period(end)} is shorter "
+                     f"than {min_pre} + {horizon} periods")
+        return pd.DataFrame(columns=PLACEBO_COLUMNS), notes
+    cands = list(pd.period_range(lo, hi, freq=lo.freq))
+    if len(cands) > max_placebos:
+        idx = np.unique(np.round(np.linspace(0, len(cands) - 1, max_placebos)).astype(int))
+        cands = [cands[i] for i in idx]
+    model = getattr(primary, "model", None)
+    upd_model = model if model in ("ols-hac", "prais-winsten", "arima", "poisson", "quasipoisson", "negbin",
+                                   "binomial", "quasibinomial") else params.model
+    rows = []
+    for d in cands:
+        p = params.model_copy(update={
+            "start": format_period(start), "end": format_period(end),
+            "interruptions": [Interruption(name="placebo", date=format_period(d), terms=list(tgt.terms))],
+            "model": upd_model, "horizons": [horizon]})
+        try:
+            res = analyse(p, data=table)
+            r = _effect_row(res, "placebo", horizon)
+            rows.append({"date": format_period(d), **{k: r[k] for k in PLACEBO_COLUMNS[1:-1]}, "error": ""})
+        except EvalError as exc:
+            rows.append({"date": format_period(d), "period": None, **{k: np.nan for k in PLACEBO_COLUMNS[2:-1]},
+                         "error": str(exc)})
+    out = pd.DataFrame(rows, columns=PLACEBO_COLUMNS)
+    obs = f[f["org_code"].isin(params.units)].groupby("period")["value"].sum()
+    pre_level = obs[(obs.index >= format_period(start)) & (obs.index <= format_period(end))].abs().mean()
+    post_level = obs[obs.index >= tgt.date].abs().mean()
+    if np.isfinite(pre_level) and np.isfinite(post_level) and post_level > 0 and pre_level < 0.2 * post_level:
+        notes.append(f"the series was {post_level / max(pre_level, 1e-300):,.0f} times smaller in the placebo window "
+                     f"than after {target}: compare relative, not absolute, placebo effects")
+    return out, notes
+
+
+# ============================================================================ entry point
+def sensitivity(params, table=None, *, target: str | None = None, horizon: int = 12,
+                placebo: bool = True, min_pre: int = 12, max_placebos: int = 12,
+                primary=None) -> SensitivityResult:
+    """The sensitivity set (module docstring). ``primary``: an already fitted primary result."""
+    from evallib import analyse
+    from evallib.config import as_params
+    from evallib.data.table import as_table, load_table
+
+    params = as_params(params)
+    tt = load_table(params.data) if table is None else as_table(table)
+    name = _target(params, target)
+    if horizon < 0:
+        raise ParameterError(f"horizon {horizon} must be 0 or more")
+    if primary is None:
+        primary = analyse(params, data=tt)
+    pd_, pm_ = getattr(primary, "design", "?"), getattr(primary, "model", "?")
+    label = "primary (synthetic control)" if pd_ == "synthetic" else f"primary ({pd_}, {pm_})"
+    rows = [_row("primary", label, params, primary, name, horizon)]
+    for group, label, p, note in specifications(params, primary, name):
+        if p is None:
+            rows.append(_row(group, label, None, None, name, horizon, error=note))
+            continue
+        try:
+            res = analyse(p, data=tt)
+            rows.append(_row(group, label, p, res, name, horizon, note=note))
+        except EvalError as exc:
+            logger.info("sensitivity %s failed: %s", label, exc)
+            rows.append(_row(group, label, p, None, name, horizon, note=note, error=str(exc)))
+    table_df = pd.DataFrame(rows, columns=TABLE_COLUMNS)
+    notes: list[str] = []
+    if placebo:
+        plc, notes = placebo_dates(params, tt, primary, name, horizon, min_pre=min_pre,
+                                   max_placebos=max_placebos)
+    else:
+        plc = pd.DataFrame(columns=PLACEBO_COLUMNS)
+    return SensitivityResult(table=table_df, placebo=plc, primary=primary, target=name, horizon=horizon,
+                             notes=notes)
+
+
+# ============================================================================ chart
+def _axis_limit(res: SensitivityResult) -> float:
+    """Half-width of the effect axis: 3x the largest of the primary's interval and the placebos.
+
+    Specifications far outside it (e.g. a single-group log-scale model extrapolating
+    COVID-19) are drawn at the edge with their value written, so one wild estimate
+    does not flatten the others.
+    """
+    prim = res.table[res.table["group"] == "primary"]
+    core = list(prim[["absolute", "absolute_lower", "absolute_upper"]].to_numpy(dtype=float).ravel())
+    core += list(res.placebo["absolute"].to_numpy(dtype=float)) if len(res.placebo) else []
+    core = np.abs(np.array([c for c in core if np.isfinite(c)]))
+    if core.size == 0 or core.max() == 0:
+        allv = np.abs(res.table[["absolute", "absolute_lower", "absolute_upper"]].to_numpy(dtype=float))
+        allv = allv[np.isfinite(allv)]
+        return float(allv.max()) if allv.size and allv.max() > 0 else 1.0
+    return 3.0 * float(core.max())
+
+
+def sensitivity_plot(res: SensitivityResult, title: str | None = None):
+    """Dot-and-whisker of the specifications (primary in NHS blue) over the placebo strip."""
+    import matplotlib.pyplot as plt
+
+    from evallib.metrics import metric_info
+    from evallib.plots import palette as pal
+
+    pal.apply_style()
+    t = res.table.copy()
+    n = len(t)
+    has_plc = res.placebo["absolute"].notna().any() if len(res.placebo) else False
+    fig, axes = plt.subplots(2, 1, figsize=(9, 0.42 * n + 3.2), sharex=True, layout="constrained",
+                             gridspec_kw={"height_ratios": [max(n, 2), 2.2]})
+    ax, bx = axes
+    y = np.arange(n)[::-1]
+    lim = _axis_limit(res)
+    for yi, (_, r) in zip(y, t.iterrows()):
+        prim = r["group"] == "primary"
+        col = pal.NHS_BLUE if prim else pal.NHS_DARK_GREY
+        if np.isfinite(r["absolute"]):
+            lo, hi, est = r["absolute_lower"], r["absolute_upper"], r["absolute"]
+            if np.isfinite(lo) and np.isfinite(hi):
+                ax.plot([max(lo, -lim), min(hi, lim)], [yi, yi], color=col, lw=2 if prim else 1.4)
+                for edge, beyond in ((-lim, lo < -lim), (lim, hi > lim)):
+                    if beyond:
+                        ax.plot(edge, yi, "<" if edge < 0 else ">", color=col, ms=7)
+            if abs(est) <= lim:
+                ax.plot(est, yi, "o", color=col, ms=8 if prim else 6, zorder=3)
+            else:
+                ax.annotate(f"off scale: {est:.3g}", (np.sign(est) * lim, yi), xytext=(0, 6),
+                            textcoords="offset points", ha="right" if est > 0 else "left", fontsize=8,
+                            color=pal.NHS_RED)
+        else:
+            ax.text(0.5, yi, "not estimable", transform=ax.get_yaxis_transform(), color=pal.NHS_RED,
+                    fontsize=9, va="center", ha="center")
+    ax.axvline(0, color=pal.NHS_BLACK, lw=0.8)
+    ax.set_xlim(-lim * 1.05, lim * 1.05)
+    ax.set_yticks(y)
+    ax.set_yticklabels(t["specification"])
+    ax.grid(axis="y", visible=False)
+    info = metric_info(getattr(res.primary, "metric", "") or "")
+    unit_word = {"M": "month", "Q": "quarter", "Y": "year"}.get(getattr(res.primary, "freq", ""), "period")
+    ax.set_title(title or f"Sensitivity of the {res.horizon}-{unit_word} effect of {res.target}", loc="left")
+    real = res.real_estimate
+    if has_plc:
+        est = res.placebo["absolute"].dropna().to_numpy()
+        jitter = np.random.default_rng(0).uniform(-0.25, 0.25, est.size)
+        bx.plot(est, jitter, "o", color=pal.NHS_PALE_GREY, ms=6, alpha=0.9, label=f"{est.size} placebo dates")
+        p = res.placebo_p
+        if np.isfinite(real):
+            bx.axvline(real, color=pal.NHS_BLUE, lw=2.2,
+                       label=f"real estimate (placebo p = {p:.2f})" if p is not None else "real estimate")
+        bx.legend(loc="upper left", fontsize=9)
+        if res.notes:
+            bx.text(0.99, 0.04, "; ".join(res.notes), transform=bx.transAxes, ha="right", va="bottom",
+                    fontsize=8, color=pal.NHS_DARK_GREY, wrap=True)
+    else:
+        bx.text(0.5, 0.5, "; ".join(res.notes) or "no placebo dates", transform=bx.transAxes, ha="center",
+                va="center", fontsize=9, color=pal.NHS_DARK_GREY, wrap=True)
+        if np.isfinite(real):
+            bx.axvline(real, color=pal.NHS_BLUE, lw=2.2)
+    bx.axvline(0, color=pal.NHS_BLACK, lw=0.8)
+    bx.set_yticks([])
+    bx.set_ylim(-1, 1)
+    bx.set_title("Placebo interruption dates in the pre-period", loc="left", fontsize=11)
+    bx.set_xlabel(f"absolute effect ({info.unit})" if info.unit else "absolute effect")
+    if getattr(getattr(res.primary, "panel", None), "synthetic_data", False) or \
+            getattr(res.primary, "synthetic_data", False):
+        pal.stamp_synthetic(fig)
+    return fig, axes

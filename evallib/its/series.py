@@ -1,0 +1,158 @@
+"""Units into one series (``combine_units``) and per-unit panels (``unit_panel``).
+
+``aggregate`` (DESIGN.md §2):
+
+- ``sum``: value, numerator and denominator are each summed over the units;
+- ``mean``: value is the mean over the units; numerator and denominator are summed;
+- ``ratio``: numerator and denominator are summed and value is
+  ``scale * sum(numerator) / sum(denominator)``, where ``scale`` (1 or 100) is
+  inferred from the rows (a percentage metric stores 100 * numerator / denominator).
+
+Edge cases:
+
+- A period where **any** unit is missing (absent row or suppressed value) is
+  missing in the combined series: partial sums are never reported as totals. The
+  number of such periods is returned as a warning.
+- The series is contiguous from the first to the last period of the window
+  (``start``/``end``, or the data's first/last period for the units); periods without
+  rows are missing (NaN), never zero.
+- ``sum`` of a percentage metric adds percentages: a warning says to use ``ratio``.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import pandas as pd
+
+from evallib.exceptions import ParameterError
+from evallib.metrics import metric_info
+from evallib.periods import format_period, parse_period
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Series:
+    """One combined series over a contiguous window.
+
+    ``frame`` columns: period (label), value, numerator, denominator, n_units.
+    ``scale``: value = scale * numerator / denominator for proportions (1 or 100);
+    None when the metric has no numerator/denominator.
+    """
+
+    frame: pd.DataFrame
+    freq: str
+    metric: str
+    units: list[str]
+    scale: float | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def periods(self) -> list[pd.Period]:
+        return [parse_period(p, self.freq) for p in self.frame["period"]]
+
+    @property
+    def has_ratio(self) -> bool:
+        f = self.frame
+        return bool(f["numerator"].notna().any() and f["denominator"].notna().any())
+
+    @property
+    def has_exposure(self) -> bool:
+        return bool(self.frame["denominator"].notna().any())
+
+
+def infer_scale(rows: pd.DataFrame) -> float | None:
+    """1 or 100: how ``value`` relates to numerator/denominator in these rows (None if unknown)."""
+    ok = rows[["value", "numerator", "denominator"]].notna().all(axis=1) & (rows["numerator"] > 0) \
+        & (rows["denominator"] > 0)
+    if not ok.any():
+        return None
+    r = (rows.loc[ok, "value"] / (rows.loc[ok, "numerator"] / rows.loc[ok, "denominator"])).median()
+    if abs(r - 100.0) < 1.0:
+        return 100.0
+    if abs(r - 1.0) < 0.01:
+        return 1.0
+    return None
+
+
+def _window(rows: pd.DataFrame, freq: str, start: str | None, end: str | None, metric: str,
+            source: str) -> list[pd.Period]:
+    have = sorted({parse_period(p, freq) for p in rows["period"]})
+    first = parse_period(start, freq) if start else have[0]
+    last = parse_period(end, freq) if end else have[-1]
+    if start and first > have[-1]:
+        raise ParameterError(f"start {start} is after the last period {format_period(have[-1])} of {metric} "
+                             f"in {source}")
+    if end and last < have[0]:
+        raise ParameterError(f"end {end} is before the first period {format_period(have[0])} of {metric} "
+                             f"in {source}")
+    return list(pd.period_range(first, last, freq=first.freq))
+
+
+def unit_panel(table, metric: str, units: Sequence[str], start: str | None = None,
+               end: str | None = None) -> pd.DataFrame:
+    """Rows of ``metric`` for ``units`` inside the window, with every (unit, period) present.
+
+    Returns columns period, org_code, value, numerator, denominator (NaN where absent).
+    Raises ParameterError naming units with no rows at all.
+    """
+    rows = table.for_metric(metric)
+    missing = [u for u in units if u not in set(rows["org_code"])]
+    if missing:
+        have = sorted(rows["org_code"].unique())
+        shown = ", ".join(have[:12]) + (" ..." if len(have) > 12 else "")
+        raise ParameterError(f"units {missing} have no rows for metric {metric} in {table.source} "
+                             f"(units with data: {shown})")
+    rows = rows[rows["org_code"].isin(list(units))]
+    periods = _window(rows, table.freq, start, end, metric, table.source)
+    labels = [format_period(p) for p in periods]
+    idx = pd.MultiIndex.from_product([list(units), labels], names=["org_code", "period"])
+    panel = rows.set_index(["org_code", "period"])[["value", "numerator", "denominator"]].reindex(idx)
+    return panel.reset_index()
+
+
+def combine_units(table, metric: str, units: Sequence[str], aggregate: str = "sum",
+                  start: str | None = None, end: str | None = None) -> Series:
+    """Combine ``units`` of ``metric`` into one series (see the module docstring)."""
+    units = list(units)
+    panel = unit_panel(table, metric, units, start, end)
+    warns: list[str] = []
+    info = metric_info(metric)
+    rows = table.for_metric(metric)
+    scale = infer_scale(rows[rows["org_code"].isin(units)])
+    g = panel.groupby("period", sort=False)
+    labels = list(dict.fromkeys(panel["period"]))
+    n_units = g["value"].count().reindex(labels)
+    n_u = len(units)
+
+    def full_sum(col: str) -> pd.Series:
+        s = g[col].sum(min_count=1).reindex(labels)
+        complete = g[col].count().reindex(labels) == n_u
+        return s.where(complete)
+
+    num = full_sum("numerator")
+    den = full_sum("denominator")
+    if aggregate == "sum":
+        value = full_sum("value")
+        if info.unit == "%" or info.kind == "proportion":
+            warns.append(f"aggregate sum adds the percentages of {metric} across units; use aggregate: ratio "
+                         f"to combine numerators and denominators")
+    elif aggregate == "mean":
+        value = g["value"].mean().reindex(labels).where(n_units == n_u)
+    elif aggregate == "ratio":
+        if num.notna().sum() == 0 or den.notna().sum() == 0:
+            raise ParameterError(f"aggregate ratio needs numerator and denominator columns, but {metric} has "
+                                 f"none for units {units} in {table.source}; use sum or mean")
+        value = (scale or 1.0) * num / den
+    else:
+        raise ParameterError(f"aggregate {aggregate!r} is not allowed (sum, mean or ratio)")
+    partial = int(((n_units > 0) & (n_units < n_u)).sum())
+    if partial and n_u > 1:
+        warns.append(f"{partial} period(s) where only some of the units {units} report {metric} are left "
+                     f"out (a partial {aggregate} would not be comparable)")
+    frame = pd.DataFrame({"period": labels, "value": value.to_numpy(dtype=float),
+                          "numerator": num.to_numpy(dtype=float), "denominator": den.to_numpy(dtype=float),
+                          "n_units": n_units.to_numpy(dtype=int)})
+    return Series(frame=frame, freq=table.freq, metric=metric, units=units, scale=scale, warnings=warns)
