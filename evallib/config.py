@@ -26,7 +26,7 @@ from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_valid
                       model_validator)
 
 from evallib.exceptions import ParameterError
-from evallib.periods import normalise_label, parse_period, parse_range
+from evallib.periods import format_period, normalise_label, parse_period, parse_range
 
 Term = Literal["level", "slope"]
 Aggregate = Literal["sum", "mean", "ratio"]
@@ -44,10 +44,9 @@ _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 def _period_label(v: Any) -> str:
     s = normalise_label(v)
     try:
-        parse_period(s)
+        return format_period(parse_period(s))
     except ValueError as exc:
         raise ValueError(str(exc)) from None
-    return s
 
 
 class _Strict(BaseModel):
@@ -84,6 +83,20 @@ class Interruption(_Strict):
         return v
 
 
+class SyntheticOptions(_Strict):
+    """Options of the synthetic control (``design: synthetic``); see evallib/its/synthetic.py."""
+
+    scale: Literal["auto", "none", "per_unit", "index"] = "auto"
+    fit_before: str | None = None          # default: the collaborative's (last interruption's) date
+    predictors: list[str] = Field(default_factory=list)   # extra metrics matched on their pre-period mean
+    predictor_weight: float = Field(default=1.0, gt=0)
+
+    @field_validator("fit_before", mode="before")
+    @classmethod
+    def _fit_before_ok(cls, v: Any) -> str | None:
+        return None if v is None else _period_label(v)
+
+
 class Params(_Strict):
     """One analysis. Only ``data``, ``metric``, ``units`` and ``interruptions`` are required."""
 
@@ -114,6 +127,7 @@ class Params(_Strict):
     shared_interruptions: Union[Literal["auto", "none"], list[str]] = "auto"
     comparator_scale: Literal["auto", "none", "pre_mean"] = "auto"
     controlled_cov: Literal["panel", "driscoll-kraay"] = "panel"
+    synthetic: SyntheticOptions = Field(default_factory=SyntheticOptions)
     id: str | None = None                  # analysis id inside a pack (default: metric)
     notebook: str | None = None            # notebook for `evallib run`/`batch` (default its_outcome)
 

@@ -157,3 +157,11 @@ def test_repo_params_files_are_valid():
             load_pack(f)
         else:
             load_params(f)
+
+
+def test_synthetic_options_from_yaml():
+    p = params_from_dict(dict(BASE, comparators="all_other", design="synthetic",
+                              synthetic={"scale": "index", "fit_before": "2020-03-01", "predictors": ["ae_4h_pct"]}))
+    assert (p.synthetic.scale, p.synthetic.fit_before, p.synthetic.predictors) == ("index", "2020-03", ["ae_4h_pct"])
+    assert err(dict(BASE, synthetic={"scale": "log"})) == (
+        "p.yaml: synthetic.scale: value 'log' is not allowed (input should be 'auto', 'none', 'per_unit' or 'index')")

@@ -772,27 +772,24 @@ class SyntheticResult:
 
     def sentence(self, rec: dict) -> str:
         """One plain-English sentence for a row of ``effects()``."""
-        from evallib.its.results import _label, _pct, _plural, _pts, _subject, _words
+        from evallib.its import wording as W
         from evallib.metrics import metric_info
 
         info = metric_info(self.params.metric)
         h = int(rec["horizon"])
         name = str(rec["interruption"]).replace("_", " ")
         level = f"{100 * (1 - self.alpha):g}% placebo interval"
-        unit = {"M": "month", "Q": "quarter", "Y": "year"}.get(self.freq, "period")
-        when = (f"In {rec['period']}, the first {unit} of {name}" if h == 0 else
-                f"{_words(h).capitalize()} {unit}{'s' if h != 1 else ''} after {name} "
-                f"({_label(self.panel.fit_date)})")
+        when = W.when(h, name, self.freq, rec["period"], format_period(self.panel.fit_date))
         rel_lo = rec.get("relative_lower", float("nan"))
         use_points = (info.unit == "%" or not np.isfinite(rec.get("relative", float("nan")))
                       or (np.isfinite(rel_lo) and rel_lo < -1.0))   # a fall of more than 100%: use units
         if use_points:
             est, lo, hi = rec["absolute"], rec["absolute_lower"], rec["absolute_upper"]
-            fmt = lambda v: _pts(v, info.unit)  # noqa: E731
+            fmt = lambda v: W.amount(v, info.unit)  # noqa: E731
         else:
             est, lo, hi = rec["relative"], rec["relative_lower"], rec["relative_upper"]
-            fmt = _pct
-        subject = _subject(info.label)
+            fmt = W.percent
+        subject = W.subject(info.label)
         if not np.isfinite(est):
             return f"{when}, the gap between {subject} and the synthetic control could not be estimated."
         direction = "higher" if est > 0 else "lower"
@@ -803,7 +800,7 @@ class SyntheticResult:
                 ci = f"({level} {fmt(lo)} lower to {fmt(hi)} higher; the interval includes no change)"
         else:
             ci = "(no placebo interval: too few donors)"
-        verb = "were" if _plural(info.label) else "was"
+        verb = "were" if W.is_plural(info.label) else "was"
         return (f"{when}, {subject} {verb} {fmt(est)} {direction} than the synthetic control built from "
                 f"{len(self.panel.donor_codes)} comparators predicts {ci}.")
 
@@ -853,7 +850,7 @@ class SyntheticResult:
 
     def to_dict(self) -> dict:
         """results.json (DESIGN.md §4): design 'synthetic', empty ``groups``, the ``synthetic`` block."""
-        from evallib.its.results import SCHEMA, _clean
+        from evallib.its.results import SCHEMA, json_safe
 
         effects = []
         for r in self.effects().to_dict("records"):
@@ -880,7 +877,7 @@ class SyntheticResult:
             "warnings": list(self.warnings),
             "provenance": self._provenance(),
         }
-        return _clean(doc)
+        return json_safe(doc)
 
     def to_json(self, indent: int | None = 2) -> str:
         import json
@@ -928,18 +925,28 @@ def placebo_in_time(panel: Panel, scaled: _Scaled, *, min_pre: int = 6, min_gap:
 
 
 # ============================================================================ entry points
-def analyse_synthetic(params, table=None, *, scale: str = "auto", fit_before: str | None = None,
-                      predictors: Sequence[str] = (), predictor_weight: float = 1.0,
+def analyse_synthetic(params, table=None, *, scale: str | None = None, fit_before: str | None = None,
+                      predictors: Sequence[str] | None = None, predictor_weight: float | None = None,
                       placebo_time: bool = True, units: Sequence[str] | None = None) -> SyntheticResult:
     """Synthetic control for ``params`` on ``table`` (TidyTable, DataFrame or None = params.data).
+
+    ``scale``, ``fit_before``, ``predictors`` and ``predictor_weight`` default to the
+    params' ``synthetic:`` options (YAML), which default to auto / the collaborative's
+    date / none / 1.
 
     See the module docstring for the donors, the fitting period, the scale and the
     inference. Raises ``DataError`` for fewer than 2 donors with complete series,
     ``ModelError`` when there is no (or too short a) pre-period or no post-period.
     """
     from evallib.config import as_params
+    from evallib.its.series import near_zero_pre_period
 
     params = as_params(params)
+    opts = params.synthetic
+    scale = opts.scale if scale is None else scale
+    fit_before = opts.fit_before if fit_before is None else fit_before
+    predictors = tuple(opts.predictors) if predictors is None else predictors
+    predictor_weight = opts.predictor_weight if predictor_weight is None else predictor_weight
     if predictor_weight <= 0:
         raise ParameterError(f"predictor_weight {predictor_weight} must be positive")
     panel = build_panel(params, table, units=units, fit_before=fit_before)
@@ -970,13 +977,10 @@ def analyse_synthetic(params, table=None, *, scale: str = "auto", fit_before: st
                         f"{d['treated_outside_donor_range']:.0%} of the pre-period: no convex combination can "
                         f"match it (pre R2 {d['pre_r2'] if d['pre_r2'] is None else round(d['pre_r2'], 3)}); "
                         f"try scale index or different comparators")
-    fm, pm = panel.fit_mask, panel.post_mask
-    pre_level = float(np.mean(np.abs(panel.treated[fm])))
-    post_level = float(np.mean(np.abs(panel.treated[pm])))
-    if post_level > 0 and pre_level < 0.05 * post_level:
-        warnings.append(f"the treated series is near zero in the pre-period (mean {pre_level:,.3g} against "
-                        f"{post_level:,.3g} after): the pre-period fit has almost nothing to match and the "
-                        f"RMSPE ratio is inflated; read the gaps, not the ratio")
+    near_zero = near_zero_pre_period(panel.treated, panel.fit_mask, panel.post_mask)
+    if near_zero:
+        warnings.append(f"{near_zero}: the pre-period fit has almost nothing to match and the RMSPE ratio is "
+                        f"inflated; read the gaps, not the ratio")
     if info["kkt_violation"] > 1e-6:
         warnings.append(f"the weight solver stopped with KKT violation {info['kkt_violation']:.2e}")
     if plc.ratio.size == 0:
