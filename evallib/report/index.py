@@ -1,0 +1,187 @@
+"""The board pack's ``index.html``: an integrated-performance-report style summary.
+
+For each analysis it reads ``<id>/summary.json`` (written by the notebook through
+:func:`evallib.report.notebook.write_outputs`) and shows the direction of
+improvement, the 12-month effect with its CI, a verdict, the plain-English
+sentence, SPC variation and assurance icons, and a link to the page. A forest plot
+of all relative effects sits at the top; a SYNTHETIC banner shows when the data
+are the demo. Failed analyses are listed with their error and a link to their
+error page. The page is self-contained (inline CSS, PNGs as base64).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+
+import evallib
+from evallib.report.checks import check_page
+
+logger = logging.getLogger(__name__)
+
+DIRECTION_TEXT = {"increase": "higher \u2191", "decrease": "lower \u2193", "neutral": "no preferred direction"}
+VARIATION_TEXT = {
+    "common_cause": "common cause: no significant change",
+    "improvement_high": "special cause: improvement (higher)",
+    "improvement_low": "special cause: improvement (lower)",
+    "concern_high": "special cause: concern (higher)",
+    "concern_low": "special cause: concern (lower)",
+    "neither_high": "special cause: higher (no preferred direction)",
+    "neither_low": "special cause: lower (no preferred direction)",
+}
+ASSURANCE_TEXT = {"pass": "target consistently met", "fail": "target consistently missed",
+                  "hit_and_miss": "target hit and miss"}
+
+
+def _num(x) -> float | None:
+    if x is None:
+        return None
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(x) else x
+
+
+def format_value(x: float | None, unit: str, signed: bool = False) -> str:
+    """Board formatting: ``%`` metrics in percentage points, counts with thousands separators.
+
+    Edge cases: ``None``/NaN -> an em dash. ``%`` values always get one decimal;
+    other units get none from 10 upwards, one from 1 to 10 and two below 1.
+    """
+    x = _num(x)
+    if x is None:
+        return "\u2014"
+    sign = "+" if signed and x > 0 else ("\u2212" if x < 0 else "")
+    ax = abs(x)
+    if unit == "%":
+        return f"{sign}{ax:.1f}" + (" pp" if signed else "%")
+    body = f"{ax:,.0f}" if ax >= 10 else (f"{ax:,.1f}" if ax >= 1 else f"{ax:.2f}")
+    if unit == "\u00a3k":
+        return f"{sign}\u00a3{body}k"
+    return f"{sign}{body}" + (f" {unit}" if unit else "")
+
+
+def format_range(lo: float | None, hi: float | None, unit: str) -> str:
+    """A confidence interval with the unit once: ``−28,646 to +15,668 patients``, ``+0.8 to +4.6 pp``."""
+    if _num(lo) is None or _num(hi) is None:
+        return ""
+    a, b = format_value(lo, "", True), format_value(hi, "", True)
+    if unit == "%":
+        a, b = f"{format_value(lo, '%', True)[:-3]}", f"{format_value(hi, '%', True)[:-3]}"
+        return f"{a} to {b} pp"
+    if unit == "\u00a3k":
+        return f"{format_value(lo, unit, True)} to {format_value(hi, unit, True)}"
+    return f"{a} to {b}" + (f" {unit}" if unit else "")
+
+
+def _icon(kind: str | None) -> str | None:
+    if not kind:
+        return None
+    try:
+        from evallib.plots.spc import icon_data_uri
+    except ImportError:
+        return None
+    return icon_data_uri(kind, size=64)
+
+
+def index_rows(build: Path, manifest: dict) -> list[dict]:
+    """One display row per analysis (also used by the tests)."""
+    from evallib.plots.pack import verdict
+
+    rows = []
+    for a in manifest["analyses"]:
+        summ_path = build / a["id"] / "summary.json"
+        s = None
+        if summ_path.is_file():
+            s = json.loads(summ_path.read_text(encoding="utf-8"))
+        href = f"{a['id']}/{a['id']}.html"
+        if a["status"] != "ok" or s is None:
+            rows.append({"id": a["id"], "label": a["title"], "aim": "", "direction": "\u2014",
+                         "effect": "\u2014", "ci": "", "relative": "", "verdict": "failed",
+                         "sentence": f"This analysis failed: {a.get('error') or 'no summary was written'}",
+                         "variation_icon": None, "variation_text": "\u2014", "assurance_icon": None,
+                         "assurance_text": "\u2014", "href": href, "failed": True, "forest": None})
+            continue
+        if s.get("kind") == "data_quality":
+            rows.append({"id": a["id"], "label": s.get("label") or a["title"], "support": True,
+                         "sentence": s.get("sentence", ""), "href": href, "failed": False,
+                         "forest": None, "verdict": "support"})
+            continue
+        h = s.get("headline") or {}
+        unit, imp = s.get("unit", ""), s.get("improvement", "neutral")
+        lo, hi = _num(h.get("absolute_lower")), _num(h.get("absolute_upper"))
+        spc = s.get("spc") or {}
+        var, ass = spc.get("variation"), spc.get("assurance")
+        rel, rlo, rhi = (_num(h.get(k)) for k in ("relative", "relative_lower", "relative_upper"))
+        rows.append({
+            "id": a["id"], "label": s.get("label") or a["title"], "aim": s.get("aim", ""),
+            "direction": DIRECTION_TEXT.get(imp, imp),
+            "effect": format_value(h.get("absolute"), unit, signed=True),
+            "ci": format_range(lo, hi, unit),
+            "relative": (f"{rel * 100:+.1f}% of expected".replace("-", "\u2212") if rel is not None else ""),
+            "verdict": verdict(lo, hi, imp) if h else "unclear",
+            "sentence": s.get("sentence", ""),
+            "variation_icon": _icon(var), "variation_text": VARIATION_TEXT.get(var, "\u2014"),
+            "assurance_icon": _icon(ass) if imp != "neutral" else None,
+            "assurance_text": ASSURANCE_TEXT.get(ass, "\u2014 (no target)"),
+            "href": href, "failed": False,
+            "forest": {"label": s.get("label") or a["title"],
+                       "estimate": None if rel is None else rel * 100,
+                       "lower": None if rlo is None else rlo * 100,
+                       "upper": None if rhi is None else rhi * 100, "improvement": imp},
+            "design": s.get("design"),
+            "interruption": h.get("interruption"),
+        })
+    return rows
+
+
+def _when(stamp: str) -> str:
+    """``2026-11-26T06:33:58Z`` -> ``26 November 2026, 06:33 UTC`` (unparseable: as given)."""
+    import datetime as dt
+
+    try:
+        t = dt.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ")
+    except ValueError:
+        return stamp
+    return f"{t.day} {t:%B %Y, %H:%M} UTC"
+
+
+def write_index(build: Path, manifest: dict) -> Path:
+    """Render ``build/index.html`` from the manifest and each analysis's summary.json."""
+    from evallib.plots.pack import forest_plot
+    from evallib.report.render import _env, base_css, png_data_uri
+
+    build = Path(build)
+    all_rows = index_rows(build, manifest)
+    rows = [r for r in all_rows if not r.get("support")]
+    support = [r for r in all_rows if r.get("support")]
+    synthetic = bool(manifest.get("synthetic"))
+    forest_rows = [r["forest"] for r in rows if r["forest"] is not None]
+    forest = None
+    primary = next((r["interruption"].replace("_", " ") for r in rows if r.get("interruption")), "intervention")
+    if forest_rows:
+        fig, _ = forest_plot(forest_rows, synthetic=synthetic,
+                             xlabel=f"Change against expected without the {primary} (%), at 12 months")
+        forest = png_data_uri(fig)
+    counts = {"total": len(rows), "failed": sum(r["failed"] for r in rows)}
+    for k in ("improvement", "deterioration", "unclear", "no direction"):
+        counts[k.replace(" ", "_")] = sum(r["verdict"] == k for r in rows)
+    html = _env().get_template("index.html.j2").render(
+        title=manifest["pack"]["title"], description=manifest["pack"].get("description", ""),
+        css=base_css(), synthetic=synthetic, forest=forest, rows=rows, counts=counts, support=support,
+        any_controlled=any(r.get("design") in ("controlled", "synthetic") for r in rows),
+        built_at=_when(manifest.get("built_at", "")), version=evallib.__version__,
+        executor=manifest.get("executor", ""), cached=manifest["summary"]["cached"],
+        n_total=manifest["summary"]["total"],
+        primary=primary)
+    check_page(html, source=str(build / "index.html"))
+    out = build / "index.html"
+    tmp = out.with_name(".index.html.tmp")
+    tmp.write_text(html, encoding="utf-8")
+    tmp.replace(out)
+    return out
+
+
+__all__ = ["write_index", "index_rows", "format_value", "format_range", "DIRECTION_TEXT", "VARIATION_TEXT", "ASSURANCE_TEXT"]

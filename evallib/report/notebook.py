@@ -1,0 +1,702 @@
+"""The calls the analysis notebooks make: one function per section of a board page.
+
+Notebooks stay thin (a ``parameters`` cell, then one call per cell); everything a
+board page shows is built here so that it is tested and reused. Each ``show_*``
+function *displays* markdown, tables and charts (IPython ``display``) and returns
+what it computed, so the same calls work in JupyterLab, under papermill and in
+tests.
+
+Typical use (``notebooks/its_outcome.ipynb``)::
+
+    a = nb.start(params_path, overrides)     # params + data, title, SYNTHETIC banner
+    nb.show_data_quality(a)
+    res = nb.fit(a)                          # primary design (controlled when comparators given)
+    nb.show_system(a, res)                   # ITS chart, effects, robustness, diagnostics
+    nb.show_single_contrast(a, res)          # the single-group ITS beside the controlled one
+    nb.show_sensitivity(a)
+    nb.show_trusts(a)
+    nb.show_spc(a)
+    nb.show_findings(a, res)                 # plain-English findings and caveats (COVID-19 always)
+    nb.show_provenance(a, res)
+    nb.write_outputs(a, res)                 # results.json and summary.json, atomically
+
+Board pages carry no row-level data: tables are effects, per-trust coverage
+counts and model summaries; counts below ``params.suppress_below`` are shown as
+``<N``.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from html import escape
+from pathlib import Path
+from typing import Any
+
+import evallib
+from evallib.config import Params, deep_merge, params_from_dict, read_yaml
+from evallib.exceptions import ModelError
+from evallib.metrics import MetricInfo, metric_info
+
+logger = logging.getLogger(__name__)
+
+PRIMARY_NAMES = ("collaborative", "formation", "intervention")
+_RATIO_MODELS = ("poisson", "quasipoisson", "negbin", "binomial", "quasibinomial")
+
+
+@dataclass
+class Analysis:
+    """What a notebook carries between sections."""
+
+    params: Params
+    table: Any                      # evallib.data.table.TidyTable
+    info: MetricInfo
+    params_path: Path | None
+    started: float = field(default_factory=time.time)
+    notes: list[str] = field(default_factory=list)       # caveats collected on the way
+    spc: Any = None                                      # SPCResult once show_spc ran
+    single: Any = None                                   # single-group result (contrast)
+    quality: Any = None
+
+    @property
+    def improvement(self) -> str:
+        return self.params.improvement or self.info.improvement
+
+    @property
+    def target(self) -> float | None:
+        return self.params.target if self.params.target is not None else self.info.target
+
+    @property
+    def synthetic(self) -> bool:
+        return bool(getattr(self.table, "synthetic", False))
+
+    @property
+    def label(self) -> str:
+        return self.info.label
+
+    @property
+    def primary(self) -> str:
+        """The interruption the board cares about: ``collaborative`` if present, else the last."""
+        names = [i.name for i in self.params.interruptions]
+        for n in PRIMARY_NAMES:
+            if n in names:
+                return n
+        return names[-1]
+
+
+# ------------------------------------------------------------------ display helpers
+def _display(*objs) -> None:
+    from IPython.display import display
+
+    display(*objs)
+
+
+#: display metadata marking an output as notebook-only (dropped from board pages, which
+#: carry the title and the SYNTHETIC banner in their own header)
+NOT_ON_BOARD = {"evallib": {"board": False}}
+
+
+def md(text: str, board: bool = True) -> None:
+    """Display markdown; ``board=False`` keeps it out of the board page (notebook only)."""
+    from IPython.display import Markdown, display
+
+    if board:
+        display(Markdown(text))
+    else:
+        display(Markdown(text), metadata=NOT_ON_BOARD)
+
+
+def _html_table(frame, num_cols=()) -> None:
+    from IPython.display import HTML
+
+    head = "".join(f"<th class='{'num' if c in num_cols else ''}'>{escape(str(c))}</th>" for c in frame.columns)
+    body = []
+    for _, row in frame.iterrows():
+        cells = "".join(f"<td class='{'num' if c in num_cols else ''}'>{escape(str(v))}</td>"
+                        for c, v in row.items())
+        body.append(f"<tr>{cells}</tr>")
+    _display(HTML(f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"))
+
+
+def _fig_alt(fig) -> str:
+    titles = []
+    if getattr(fig, "_suptitle", None) is not None and fig._suptitle.get_text():
+        titles.append(fig._suptitle.get_text())
+    titles += [ax.get_title(loc="left") or ax.get_title() for ax in fig.axes if ax.get_visible()]
+    titles = [t for t in titles if t]
+    return "Chart: " + "; ".join(dict.fromkeys(titles)) if titles else "Chart (described in the text)"
+
+
+def _show_fig(fig, alt: str | None = None) -> None:
+    """Display a figure as an embedded PNG with alternative text, then close it."""
+    import io
+
+    import matplotlib.pyplot as plt
+    from IPython.display import Image
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    alt = alt or _fig_alt(fig)
+    plt.close(fig)
+    _display(Image(data=buf.getvalue(), format="png", alt=alt))
+
+
+def fmt(x, unit: str = "", signed: bool = False) -> str:
+    """Board number formatting (see :func:`evallib.report.index.format_value`)."""
+    from evallib.report.index import format_value
+
+    return format_value(x, unit, signed)
+
+
+def _range(lo, hi, unit: str) -> str:
+    from evallib.report.index import format_range
+
+    return format_range(lo, hi, unit)
+
+
+def _pct(x) -> str:
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return "\u2014"
+    return "\u2014" if x != x else f"{x * 100:+.1f}%".replace("-", "\u2212")
+
+
+_TABLES: dict = {}
+
+
+def cached_table(path):
+    """``load_table(path)``, memoised per process on (path, size, mtime).
+
+    A batch worker runs many notebooks on the same table; parsing it once per worker
+    instead of once per notebook saves about a second each. The table is shared:
+    analyses must not modify ``table.frame`` in place (none does). At most 4 tables
+    are kept.
+    """
+    from evallib.data.table import load_table
+
+    p = Path(path).resolve()
+    st = p.stat()
+    key = (str(p), st.st_size, st.st_mtime_ns)
+    if key not in _TABLES:
+        if len(_TABLES) >= 4:
+            _TABLES.pop(next(iter(_TABLES)))
+        _TABLES[key] = load_table(p)
+    return _TABLES[key]
+
+
+# ------------------------------------------------------------------ sections
+def start(params_path: str | os.PathLike, overrides: dict | None = None) -> Analysis:
+    """Load the params (with ``overrides`` on top) and the data; show the title and banners.
+
+    ``params_path`` is relative to the notebook's folder (the working directory).
+    Raises ParameterError / DataError with the file and key at fault.
+    """
+    from evallib.plots import palette
+
+    p = Path(params_path)
+    raw = read_yaml(p)
+    if overrides:
+        raw = deep_merge(raw, dict(overrides))
+    params = params_from_dict(raw, p.resolve().parent, str(p))
+    table = cached_table(params.data)
+    info = metric_info(params.metric)
+    a = Analysis(params=params, table=table, info=info, params_path=p)
+    palette.apply_style()
+    md(f"# {params.display_title}", board=False)
+    if a.synthetic:
+        md("> **SYNTHETIC DATA.** These figures come from the simulated demo table, not from real "
+           "NHS data. They show how the analysis works; do not use them for decisions.", board=False)
+    dates = ", ".join(f"{i.name.replace('_', ' ')} from {i.date}" for i in params.interruptions)
+    md(f"**Measure:** {info.label} ({info.unit or 'value'}; better when "
+       f"{ {'increase': 'higher', 'decrease': 'lower'}.get(a.improvement, 'neither: no preferred direction') }). "
+       f"**Trusts:** {', '.join(params.units)} combined ({params.aggregate}). **Dates:** {dates}."
+       + (f" **Aim:** {info.aim}." if info.aim else ""))
+    return a
+
+
+def show_data_quality(a: Analysis):
+    """Coverage, missing or suppressed months and unusual values for the analysed trusts."""
+    from evallib.report.quality import summarise_metric
+
+    p = a.params
+    q = summarise_metric(a.table, p.metric, p.units, p.start, p.end)
+    a.quality = q
+    md(q.to_markdown())
+    t = q.table.rename(columns={"org_code": "Trust", "org_name": "Name", "observed": "Months with data",
+                                "missing": "Missing", "suppressed": "Suppressed",
+                                "coverage_pct": "Coverage %", "outliers": "Unusual values"})
+    _html_table(t[["Trust", "Name", "Months with data", "Missing", "Suppressed", "Coverage %", "Unusual values"]],
+                num_cols=("Months with data", "Missing", "Suppressed", "Coverage %", "Unusual values"))
+    rep = getattr(a.table, "report", {}) or {}
+    if rep.get("suppressed_total"):
+        md(f"Across the whole table, {rep['suppressed_total']} cell(s) were suppressed or blank in the "
+           f"source; they are treated as missing, never as zero.")
+    n_out = int(q.table["outliers"].sum()) if len(q.table) else 0
+    n_gap = int((q.table["missing"] + q.table["suppressed"]).sum()) if len(q.table) else 0
+    if n_out or n_gap:
+        a.notes.append(f"**Data quality.** {n_gap} missing or suppressed month(s) and {n_out} unusual "
+                       f"value(s) across the trusts (see Data quality); unusual values are kept in the analysis.")
+    return q
+
+
+def fit(a: Analysis):
+    """Fit the primary design (controlled when comparators are given, DESIGN.md defaults).
+
+    If a controlled or synthetic design cannot be fitted (a ModelError), the
+    single-group analysis is shown instead and the reason becomes a caveat.
+    """
+    try:
+        res = evallib.analyse(a.params, a.table)
+    except ModelError as exc:
+        if a.params.resolved_design == "single":
+            raise
+        msg = f"The {a.params.resolved_design} analysis could not be fitted ({exc}); the results below " \
+              f"are from the single-group analysis, which cannot separate the collaborative from COVID-19."
+        md(f"> **Note.** {msg}")
+        a.notes.append(msg)
+        res = evallib.analyse(a.params.model_copy(update={"design": "single"}), a.table)
+    md(f"Model: **{res.model}**, design: **{res.design}**, {res.n_obs} observations.")
+    return res
+
+
+def _headline(res, name: str, horizon: int = 12) -> dict | None:
+    eff = res.effects()
+    eff = eff[eff["interruption"] == name]
+    if eff.empty:
+        return None
+    hs = list(eff["horizon"])
+    h = horizon if horizon in hs else min(hs, key=lambda x: abs(x - horizon))
+    return eff[eff["horizon"] == h].iloc[0].to_dict()
+
+
+def effects_table(a: Analysis, res):
+    """Board table of effects: each interruption and horizon, observed vs expected, change and CI."""
+    import pandas as pd
+
+    from evallib.report.checks import suppress_small_counts
+
+    unit = a.info.unit
+    eff = res.effects()
+    rows = []
+    for _, r in eff.iterrows():
+        rows.append({"Interruption": str(r["interruption"]).replace("_", " "),
+                     "Months after": int(r["horizon"]), "Month": r["period"],
+                     "Observed": r["observed"], "Modelled": r.get("fitted", r["observed"]),
+                     "Expected": r["counterfactual"],
+                     "Change": fmt(r["absolute"], unit, True),
+                     "95% CI": _range(r["absolute_lower"], r["absolute_upper"], unit),
+                     "Change %": _pct(r["relative"])})
+    t = pd.DataFrame(rows)
+    if a.info.kind == "count":
+        t = suppress_small_counts(t, ["Observed", "Modelled", "Expected"], a.params.suppress_below)
+    for c in ("Observed", "Modelled", "Expected"):
+        t[c] = [v if isinstance(v, str) else fmt(v, unit) for v in t[c]]
+    return t
+
+
+def show_system(a: Analysis, res) -> None:
+    """ITS chart, effects table, robustness table and diagnostics of the combined series."""
+    try:
+        fig, _ = res.plot()
+        _show_fig(fig)
+    except ImportError as exc:
+        md(f"(The ITS chart is not available in this installation: {exc}.)")
+    md("**Effects.** *Modelled* is the model's estimate for that month (single months scatter around it: "
+       "see *Observed*); *Expected* is the same model without the interruption. The change is modelled "
+       "minus expected, with its 95% confidence interval.")
+    t = effects_table(a, res)
+    _html_table(t, num_cols=("Months after", "Observed", "Modelled", "Expected", "Change", "95% CI", "Change %"))
+    show_robustness(a, res)
+    show_diagnostics(a, res)
+
+
+def show_robustness(a: Analysis, res) -> None:
+    """The primary interruption's level and slope change under other estimators."""
+    try:
+        rob = res.robustness()
+    except (ModelError, NotImplementedError) as exc:
+        md(f"Robustness table not available: {exc}.")
+        return
+    if rob is None or len(rob) == 0:
+        md("Robustness: no alternative estimators apply to this model.")
+        return
+    name = a.primary
+    keep = rob[rob["term"].isin([f"level_change[{name}]", f"slope_change[{name}]"])]
+    if "group" in keep and (keep["group"] == "difference").any():
+        keep = keep[keep["group"] == "difference"]
+    elif "group" in keep:
+        keep = keep[keep["group"] == "treated"]
+    if keep.empty:
+        return
+    import math
+
+    import pandas as pd
+
+    def shown(model, v):
+        # GLM terms are on the link scale: show exp() as a rate or odds ratio
+        return f"\u00d7{math.exp(v):.3f}" if model in _RATIO_MODELS else f"{v:.4g}".replace("-", "\u2212")
+
+    rows = [{"Estimator": r["model"], "Term": r["term"].replace("_", " ").replace("[", " (").replace("]", ")"),
+             "Estimate": shown(r["model"], r["estimate"]),
+             "95% CI": f"{shown(r['model'], r['ci_lower'])} to {shown(r['model'], r['ci_upper'])}",
+             "p": "<0.001" if r["p"] < 0.001 else f"{r['p']:.3f}"} for _, r in keep.iterrows()]
+    md(f"**Robustness:** the {name.replace('_', ' ')} terms under other estimators "
+       f"(the conclusion is robust when they agree in direction and rough size). Estimates marked "
+       f"\u00d7 are ratios (rate ratios for counts, odds ratios for proportions): \u00d71.05 means 5% higher; "
+       f"a slope ratio is per month.")
+    _html_table(pd.DataFrame(rows), num_cols=("Estimate", "95% CI", "p"))
+
+
+def show_diagnostics(a: Analysis, res) -> dict:
+    """Plain-English model checks: residual autocorrelation, dispersion, HAC lags."""
+    d = res.diagnostics() or {}
+    bits = []
+    dw = d.get("durbin_watson")
+    if dw is not None:
+        level = "little" if 1.5 <= dw <= 2.5 else ("some" if 1.0 <= dw <= 3.0 else "strong")
+        bits.append(f"Durbin-Watson {dw:.2f} ({level} first-order autocorrelation left)")
+    lb = d.get("ljung_box") or []
+    if lb:
+        last = lb[-1]
+        bits.append(f"Ljung-Box p = {last['p']:.3f} at lag {last['lag']}"
+                    + (" (residuals still correlated: the standard errors allow for it)" if last["p"] < 0.05 else ""))
+    for key, label in (("hac_lags", "Newey-West lags"), ("dispersion", "dispersion"), ("rho", "AR(1) rho")):
+        v = d.get(key)
+        if isinstance(v, (int, float)):
+            bits.append(f"{label} {v:.3g}")
+    md("**Model checks:** " + ("; ".join(bits) + "." if bits else "none reported."))
+    return d
+
+
+def show_single_contrast(a: Analysis, res):
+    """For a controlled/synthetic primary design, the single-group ITS beside it.
+
+    A single-group ITS attributes everything after the interruption to it, including
+    the COVID-19 recovery; showing both makes the value of the comparators visible.
+    """
+    if res.design == "single":
+        md("This is a single-group analysis: there are no comparator trusts to separate the "
+           "collaborative from COVID-19 and other changes that hit every trust at the same time.")
+        return None
+    import pandas as pd
+
+    single = evallib.analyse(a.params.model_copy(update={"design": "single"}), a.table)
+    a.single = single
+    rows = []
+    for label, r in ((f"{res.design.capitalize()} (against comparator trusts)", res),
+                     ("Single group (against the trusts' own trend only)", single)):
+        h = _headline(r, a.primary)
+        if h is None:
+            continue
+        rows.append({"Design": label, "Change at 12 months": fmt(h["absolute"], a.info.unit, True),
+                     "95% CI": _range(h["absolute_lower"], h["absolute_upper"], a.info.unit),
+                     "Change %": _pct(h["relative"])})
+    md("**Primary against single-group design.** The controlled estimate uses other trusts to stand in "
+       "for what would have happened; the single-group estimate does not, so it also absorbs the "
+       "COVID-19 shock and recovery.")
+    _html_table(pd.DataFrame(rows), num_cols=("Change at 12 months", "95% CI", "Change %"))
+    doubts = [w for w in getattr(single, "warnings", []) if "credib" in w or "extrapolat" in w]
+    if doubts:
+        md(f"_The single-group estimate is not credible here: {doubts[0]}_")
+    return single
+
+
+#: placebo dates in the sensitivity set (each is a refit; the board needs a handful, not dozens)
+MAX_PLACEBOS = 8
+
+
+def show_sensitivity(a: Analysis, res=None):
+    """The pre-specified sensitivity set: wash-out, date shifts, estimators, designs, placebo dates.
+
+    Uses :func:`evallib.its.sensitivity.sensitivity` when it is installed (shows a
+    dot-and-whisker chart and a table of the target's effect at 12 months under each
+    specification); says so otherwise. ``res`` (the primary result) avoids a refit.
+    """
+    try:
+        from evallib.its.sensitivity import sensitivity
+    except ImportError:
+        md("Sensitivity analyses are not available in this installation.")
+        return None
+    import pandas as pd
+
+    sens = sensitivity(a.params, a.table, primary=res, max_placebos=MAX_PLACEBOS)
+    try:
+        fig, _ = sens.plot(title=f"{a.label}: effect at {sens.horizon} months under each specification")
+        _show_fig(fig)
+    except (ImportError, ValueError) as exc:
+        logger.warning("sensitivity chart not drawn: %s", exc)
+    unit = a.info.unit
+    rows = []
+    for _, r in sens.table.iterrows():
+        err = r.get("error") or ""
+        rows.append({"Specification": r["specification"],
+                     "Change": "not estimable" if err else fmt(r["absolute"], unit, True),
+                     "95% CI": "" if err else _range(r["absolute_lower"], r["absolute_upper"], unit),
+                     "Note": (err or r.get("note") or "")[:160]})
+    _html_table(pd.DataFrame(rows), num_cols=("Change", "95% CI"))
+    pp = sens.placebo_p
+    if pp is not None:
+        n = int(sens.placebo["absolute"].notna().sum())
+        md(f"**Placebo dates.** At {n} made-up start dates before COVID-19, when nothing happened, the "
+           f"method finds effects at least as large as the real one in {pp:.0%} of cases (placebo p = {pp:.2f}), "
+           f"{'so the real effect stands out from chance' if pp <= 0.1 else 'so the real effect does not stand out from chance'}.")
+    for note in sens.notes[:3]:
+        md(f"_{note}_")
+    return sens
+
+
+def show_trusts(a: Analysis):
+    """The treated trusts as small multiples, with the interruption dates."""
+    from evallib.plots.pack import small_multiples
+
+    p = a.params
+    f = a.table.for_metric(p.metric)
+    f = f[f["org_code"].isin(p.units)]
+    if p.start:
+        from evallib.periods import parse_period
+        s = parse_period(p.start)
+        f = f[[parse_period(x) >= s for x in f["period"]]]
+    if p.end:
+        from evallib.periods import parse_period
+        e = parse_period(p.end)
+        f = f[[parse_period(x) <= e for x in f["period"]]]
+    f = f.set_index("org_code").loc[[u for u in p.units if u in set(f["org_code"])]].reset_index()
+    fig, _ = small_multiples(f, interruptions=[(i.name, i.date) for i in p.interruptions],
+                             unit_label=a.info.unit, title=f"{a.label}: each trust",
+                             synthetic=a.synthetic)
+    _show_fig(fig)
+    return f
+
+
+def show_spc(a: Analysis):
+    """Making Data Count XmR chart of the combined series, rebased at the interruption dates."""
+    try:
+        from evallib.plots.spc import spc_chart
+        from evallib.spc import xmr
+    except ImportError as exc:
+        md(f"(SPC chart not available in this installation: {exc}.)")
+        return None
+    from evallib.its.series import combine_units
+
+    p = a.params
+    s = combine_units(a.table, p.metric, p.units, p.aggregate, p.start, p.end)
+    r = xmr(s.frame[["period", "value"]], improvement=a.improvement, target=a.target,
+            rebase=[i.date for i in p.interruptions])
+    a.spc = r
+    fig, _ = spc_chart(r, title=f"{a.label}: statistical process control", unit=a.info.unit,
+                       synthetic=a.synthetic)
+    _show_fig(fig)
+    g = r.groups.iloc[-1] if getattr(r, "groups", None) is not None and len(r.groups) else None
+    unit = a.info.unit
+    text = f"**{r.variation_label}.**"
+    if g is not None:
+        text += (f" Since {g['start']}: mean {fmt(g['mean'], unit)}, process limits {fmt(g['lpl'], unit)} "
+                 f"to {fmt(g['upl'], unit)}" + (" (trial limits: fewer than 12 points)" if g.get("trial") else "") + ".")
+    if r.assurance is not None and r.target is not None:
+        src = "from the params file" if p.target is not None else "the national standard"
+        text += f" Target {fmt(r.target, unit)} ({src}): {str(r.assurance_label).removeprefix('Assurance: ')}."
+    md(text)
+    return r
+
+
+def covid_caveat(a: Analysis, res) -> str:
+    """The COVID-19 paragraph every page carries, worded for the design used."""
+    names = {i.name: i.date for i in a.params.interruptions}
+    covid = next((d for n, d in names.items() if "covid" in n.lower()), None)
+    prim = names.get(a.primary)
+    when = f" (from {covid})" if covid else ""
+    if res.design == "single":
+        return (f"**COVID-19.** The pandemic{when} struck {'six months ' if covid == '2020-03' and prim == '2020-09' else ''}"
+                f"before the collaborative formed ({prim}). A single-group analysis cannot separate the "
+                f"collaborative from the pandemic and the recovery that followed, so the change after "
+                f"{prim} may be partly or wholly COVID-19. "
+                + ("COVID-19 is modelled as its own interruption, which helps but does not solve this. "
+                   if covid else "COVID-19 is not modelled as an interruption here, so its effect is mixed into the estimate. ")
+                + "Read these results as descriptive.")
+    return (f"**COVID-19.** The pandemic{when} hit every trust, just before the collaborative formed "
+            f"({prim}). The comparator trusts share that shock, so the {res.design} design removes "
+            f"the part of COVID-19 that was common to all trusts. If COVID-19 hit the Black Country "
+            f"harder or recovered differently, that difference would still be in the estimate; the "
+            f"wash-out sensitivity analysis ({a.params.washout} left out) checks this.")
+
+
+def show_findings(a: Analysis, res) -> list[str]:
+    """Plain-English findings (one sentence per effect) and the caveats, COVID-19 first."""
+    sentences = res.sentences()
+    prim = [s for s in sentences if a.primary in s] or sentences
+    md("\n".join(f"- {s}" for s in prim))
+    other = [s for s in sentences if s not in prim]
+    if other:
+        md("Other interruptions:\n\n" + "\n".join(f"- {s}" for s in other))
+    caveats = [covid_caveat(a, res)]
+    if a.synthetic:
+        caveats.append("**Synthetic data.** The demo table is simulated with planted effects; the "
+                       "numbers only show how the analysis behaves.")
+    caveats.append("**Attribution.** An interrupted time series shows whether the trend changed when "
+                   "the collaborative formed, not why; other changes at the same time could explain it.")
+    for w in list(getattr(res, "warnings", []))[:5]:
+        caveats.append(f"**Model warning.** {w}")
+    for n in a.notes:
+        caveats.append(n if n.startswith("**") else f"**Note.** {n}")
+    md("### Caveats\n\n" + "\n".join(f"- {c}" for c in caveats))
+    return prim
+
+
+def show_provenance(a: Analysis, res) -> dict:
+    """Data file and hash, params, evallib version and run time (no row-level data)."""
+    import pandas as pd
+
+    p = a.params
+    prov = {"Data file": Path(p.data).name,
+            "Data sha256": getattr(a.table, "sha256", None) or "\u2014",
+            "Synthetic data": "yes" if a.synthetic else "no",
+            "evallib version": evallib.__version__,
+            "Run at (UTC)": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M"),
+            "Run time": f"{time.time() - a.started:.1f} s",
+            "Model / design": f"{res.model} / {res.design}",
+            "Params file": a.params_path.name if a.params_path else "\u2014"}
+    keys = ["metric", "units", "aggregate", "comparators", "design", "start", "end", "seasonality",
+            "model", "alpha", "horizons", "washout", "suppress_below"]
+    d = p.to_yaml_dict()
+    for k in keys:
+        v = d.get(k)
+        if k == "model" and v is None:
+            v = f"chosen from the data ({res.model})"
+        prov[f"param {k}"] = ", ".join(map(str, v)) if isinstance(v, list) else str(v)
+    prov["param interruptions"] = "; ".join(f"{i.name} {i.date} ({'+'.join(i.terms)}"
+                                            f"{', transition ' + str(i.transition) if i.transition else ''})"
+                                            for i in p.interruptions)
+    _html_table(pd.DataFrame({"Item": list(prov), "Value": list(prov.values())}))
+    return prov
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def board_summary(a: Analysis, res) -> dict:
+    """The ``summary.json`` document the pack index reads (see evallib.report.index)."""
+    h = _headline(res, a.primary)
+    sent = ""
+    if h is not None:
+        try:
+            sent = res.sentence(h)
+        except (AttributeError, TypeError, KeyError):
+            sents = [s for s in res.sentences() if a.primary in s]
+            sent = sents[0] if sents else ""
+
+    def clean(v):
+        try:
+            v = float(v)
+        except (TypeError, ValueError):
+            return v
+        return None if v != v else v
+
+    headline = None
+    if h is not None:
+        headline = {k: clean(h.get(k)) for k in ("horizon", "observed", "counterfactual", "absolute",
+                                                 "absolute_lower", "absolute_upper", "relative",
+                                                 "relative_lower", "relative_upper")}
+        headline.update({"interruption": a.primary, "period": h.get("period")})
+    spc = None
+    if a.spc is not None:
+        spc = {"variation": a.spc.variation, "assurance": a.spc.assurance, "target": a.spc.target}
+    return {"schema": "evallib.board-summary/1", "id": a.params.analysis_id, "title": a.params.display_title,
+            "metric": a.params.metric, "label": a.info.label, "unit": a.info.unit, "aim": a.info.aim,
+            "improvement": a.improvement, "design": res.design, "model": res.model,
+            "headline": headline, "sentence": sent, "spc": spc, "synthetic": a.synthetic,
+            "warnings": list(getattr(res, "warnings", []))}
+
+
+def write_outputs(a: Analysis, res, results_path: str = "results.json",
+                  summary_path: str | None = None) -> tuple[Path, Path]:
+    """Write ``results.json`` (DESIGN.md §4) and ``summary.json`` (for the pack index), atomically.
+
+    Paths are relative to the working directory (the notebook's folder);
+    ``summary.json`` goes beside ``results.json`` unless ``summary_path`` is given.
+    """
+    rp = Path(results_path)
+    sp = Path(summary_path) if summary_path else rp.with_name("summary.json")
+    text = res.to_json() if hasattr(res, "to_json") else json.dumps(res.to_dict(), indent=2, allow_nan=False)
+    _atomic_write(rp, text + "\n")
+    _atomic_write(sp, json.dumps(board_summary(a, res), indent=2, allow_nan=False) + "\n")
+    return rp, sp
+
+
+# ------------------------------------------------------------------ data_quality notebook
+def show_coverage(params_path: str | os.PathLike, metrics: list[str] | None = None,
+                  units: list[str] | None = None, summary_path: str | None = "summary.json") -> dict:
+    """The ``data_quality`` notebook: coverage heat map by unit and metric, and the flags raised.
+
+    ``params_path`` may be a params file or a pack (its defaults give the data and units).
+    With ``summary_path``, a ``summary.json`` of kind ``data_quality`` is written for
+    the pack index (it lists the page under "Supporting pages").
+    """
+    import pandas as pd
+
+    from evallib.report.quality import coverage_heatmap, coverage_matrix, summarise_metric
+
+    p = Path(params_path)
+    raw = read_yaml(p)
+    base = raw.get("defaults", raw) if "analyses" in raw else raw
+    data = Path(str(base["data"]))
+    data = data if data.is_absolute() else (p.resolve().parent / data).resolve()
+    table = cached_table(data)
+    units = units or list(base.get("units", [])) or table.units()
+    metrics = metrics or table.metrics()
+    md(f"# Data quality: {data.name}", board=False)
+    if table.synthetic:
+        md("> **SYNTHETIC DATA.** The demo table is simulated; it is not real NHS data.", board=False)
+    rep = table.report or {}
+    md(f"{rep.get('n_rows', len(table.frame)):,} rows, {len(table.units())} organisations, "
+       f"{len(table.metrics())} measures. {rep.get('suppressed_total', 0)} cell(s) were suppressed or blank "
+       f"in the source and are treated as missing; {len(rep.get('gaps', []))} series have gaps.")
+    labels = {m: metric_info(m).label for m in metrics}
+    mat = coverage_matrix(table, metrics, units)
+    others = [u for u in table.units() if u not in set(units)]
+    shown = mat.copy()
+    if others:
+        shown.loc[f"Other trusts\n({len(others)}, average)"] = coverage_matrix(table, metrics, others).mean()
+    fig, _ = coverage_heatmap(shown, synthetic=table.synthetic, labels=labels,
+                              title="Share of months with a value, by trust and measure")
+    _show_fig(fig)
+    flags = {}
+    for m in metrics:
+        q = summarise_metric(table, m, units)
+        flags[m] = q.flags
+    rows = [{"Measure": labels[m], "Flags": len(f), "First flags": " ".join(f[:2]) or "none"}
+            for m, f in flags.items()]
+    md("**Flags raised** (missing or suppressed months, unusual values) for the analysed trusts:")
+    _html_table(pd.DataFrame(rows), num_cols=("Flags",))
+    n_flags = sum(len(f) for f in flags.values())
+    if summary_path:
+        total = float(mat.to_numpy().mean()) if mat.size else float("nan")
+        _atomic_write(Path(summary_path), json.dumps({
+            "schema": "evallib.board-summary/1", "kind": "data_quality", "label": "Data quality",
+            "sentence": f"{total:.1f}% of expected months have a value across {len(units)} trusts and "
+                        f"{len(metrics)} measures; {n_flags} flag(s) raised.",
+            "synthetic": bool(table.synthetic)}, indent=2, allow_nan=False) + "\n")
+    return {"coverage": mat, "flags": flags}
+
+
+__all__ = ["Analysis", "start", "show_data_quality", "fit", "show_system", "show_robustness",
+           "show_diagnostics", "show_single_contrast", "show_sensitivity", "show_trusts", "show_spc",
+           "show_findings", "show_provenance", "write_outputs", "board_summary", "effects_table",
+           "covid_caveat", "show_coverage", "md"]
