@@ -357,3 +357,78 @@ def test_excluded_periods_leave_every_unit_and_robustness_refits_the_stacked_des
     assert set(rob["model"]) == {"ols-hac", "prais-winsten"}
     pw = rob.query("model == 'prais-winsten' and group == 'difference' and term == 'level_change[collaborative]'")
     assert np.isfinite(pw["estimate"].iloc[0]) and pw["se"].iloc[0] > 0
+
+
+# --------------------------------------------------------------------------- near-zero pre-period, sentences
+def _near_zero_panel() -> pd.DataFrame:
+    """Counts: the treated unit alternates 1, 3 (mean 2) before covid (2016-01..2020-02, 50
+    months), ramps up to 2020-08 and alternates 390, 410 (mean 400) from the collaborative
+    (2020-09..2021-12, 16 months), as 52-week waits did; comparators are _sim_panel's."""
+    frame = _sim_panel(3, kind="count")
+    months = pd.period_range("2016-01", "2021-12", freq="M")
+    k = np.arange(len(months))
+    pre = np.where(k % 2 == 0, 1.0, 3.0)
+    ramp = np.interp(k, [49, 56], [3, 400]).round()
+    post = np.where(k % 2 == 0, 390.0, 410.0)
+    value = np.where(months < pd.Period("2020-03", "M"), pre,
+                     np.where(months < pd.Period("2020-09", "M"), ramp, post))
+    frame.loc[frame["org_code"] == "T0", "value"] = value
+    return frame
+
+
+NEAR_ZERO_QUASIPOISSON = (
+    "the treated series is near zero in the pre-period (mean 2 against 400 after): model quasipoisson compares "
+    "the treated series with the comparators on a log (proportional) scale, and proportional changes from almost "
+    "nothing are unstable, so the treated pre-period trend and the relative effects are fragile; read the absolute "
+    "effects and check them with model ols-hac")
+
+
+def test_log_link_controlled_design_warns_when_the_treated_pre_period_is_near_zero():
+    res = evallib.analyse(_sim_params(), _near_zero_panel())
+    assert res.model == "quasipoisson"
+    assert NEAR_ZERO_QUASIPOISSON in res.warnings
+
+
+def test_identity_link_controlled_design_gives_no_near_zero_warning():
+    res = evallib.analyse(_sim_params(model="ols-hac"), _near_zero_panel())
+    assert not any("near zero" in w for w in res.warnings)
+
+
+def test_log_link_controlled_design_without_a_near_zero_pre_period_gives_no_warning():
+    res = evallib.analyse(_sim_params(), _sim_panel(3, kind="count"))
+    assert res.model == "quasipoisson"
+    assert not any("near zero" in w for w in res.warnings)
+
+
+@pytest.mark.parametrize("pre_level, warned", [(19.9, True), (20.0, False)])
+def test_near_zero_means_a_pre_period_mean_under_5_percent_of_the_post_period_mean(pre_level, warned):
+    from evallib.its.series import near_zero_pre_period
+
+    values = np.r_[np.full(10, pre_level), np.nan, np.full(5, 400.0)]
+    pre = np.r_[np.ones(11, bool), np.zeros(5, bool)]            # the NaN in the pre-period is ignored
+    got = near_zero_pre_period(values, pre, ~pre)
+    expected = f"the treated series is near zero in the pre-period (mean {pre_level:g} against 400 after)"
+    assert got == (expected if warned else None)
+
+
+def test_near_zero_check_is_silent_for_an_empty_period_or_a_zero_post_period():
+    from evallib.its.series import near_zero_pre_period
+
+    values = np.array([0.0, 0.0, 0.0, 0.0])
+    assert near_zero_pre_period(values, np.array([1, 1, 0, 0], bool), np.array([0, 0, 1, 1], bool)) is None
+    assert near_zero_pre_period(np.array([1.0, 5.0]), np.array([0, 0], bool), np.array([1, 1], bool)) is None
+
+
+def test_controlled_sentence_names_the_comparators_change_in_the_counterfactual():
+    frame = _sim_panel(1)
+    res = evallib.analyse(_sim_params(model="ols-hac"), frame)
+    s = res.sentences()
+    assert len(s) == 2
+    assert s[0].startswith("In 2020-09, the first month of collaborative, ")
+    assert s[1].startswith("Twelve months after collaborative (2020-09), ")
+    assert all(" than the pre-collaborative trend plus the comparators' change predicts (95% CI " in x for x in s)
+    single = evallib.analyse(_sim_params(model="ols-hac", design="single", comparators="none"), frame)
+    coll = single.effects().query("interruption == 'collaborative'").to_dict("records")
+    assert len(coll) == 2
+    assert all(" than the pre-collaborative trend predicts (95% CI " in single.sentence(r) for r in coll)
+    assert res.counterfactual_phrase("covid") == "the pre-covid trend plus the comparators' change"

@@ -269,3 +269,20 @@ def test_result_constructor_is_generic_for_other_designs(continuous):
     assert r.to_dict()["design"] == "controlled"
     assert r.effects()["absolute"].iloc[0] == pytest.approx(continuous.effects().set_index("horizon").loc[12,
                                                                                                           "absolute"])
+
+
+def test_wording_helpers_give_the_sentence_pieces():
+    from evallib.its import wording as W
+
+    assert W.when(0, "collaborative", "M", "2020-09", "2020-09") == "In 2020-09, the first month of collaborative"
+    assert W.when(12, "collaborative", "M", "2021-09", "2020-09") == "Twelve months after collaborative (2020-09)"
+    assert W.when(1, "go live", "Q", "2021-Q2", "2021-Q1") == "One quarter after go live (2021-Q1)"
+    assert W.when(24, "x", "Y", "2030", "2006") == "24 years after x (2006)"
+    assert [W.percent(v) for v in (0.234, -0.052, 0.094, 0.096)] == ["23%", "5.2%", "9.4%", "10%"]
+    assert W.amount(3.2, "%") == "3.2 percentage points" and W.amount(-1.0, "%") == "1.0 percentage point"
+    assert W.amount(1234.4, "patients") == "1,234 patients" and W.amount(2.5, "£k") == "£2.5k"
+    assert W.big_number(2.09e7) == "21 million" and W.big_number(1234) == "1,234"
+    assert [W.approx(v) for v in (6.864, 12431.0, 2.09e7, -4567.8)] == ["6.86", "12,400", "21 million", "-4,570"]
+    assert W.subject("Patients waiting under 18 weeks") == "patients waiting under 18 weeks"
+    assert W.subject("RTT waiting list") == "RTT waiting list"
+    assert W.is_plural("52-week waiters") and not W.is_plural("Agency staff spend")

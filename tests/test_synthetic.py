@@ -333,3 +333,12 @@ def test_quarterly_series_are_matched_and_described_in_quarters():
     assert res.effects()["absolute"].iloc[0] == pytest.approx(30.0, abs=1e-6)
     label = f"{qs[10][:4]}-{qs[10][4:]}"                       # canonical YYYY-Qn
     assert res.sentences()[0].startswith(f"Two quarters after collaborative ({label})")
+
+
+def test_treated_series_near_zero_before_the_collaborative_gives_the_shared_warning():
+    frame, periods = tidy_panel()
+    trt = frame["org_code"] == "TRT"
+    frame.loc[trt, "value"] = np.where(np.arange(60) < 40, 2.0, 400.0)    # mean 2 before, 400 after
+    res = S.analyse_synthetic(params(periods), frame)
+    assert ("the treated series is near zero in the pre-period (mean 2 against 400 after): the pre-period fit "
+            "has almost nothing to match and the RMSPE ratio is inflated; read the gaps, not the ratio") in res.warnings

@@ -36,7 +36,6 @@ import importlib
 import logging
 
 import numpy as np
-import pandas as pd
 
 from evallib.config import Params, as_params
 from evallib.exceptions import ModelError, ParameterError
@@ -82,7 +81,13 @@ def analyse(params, data=None):
 
 
 def choose_model(params: Params, series: Series) -> tuple[str, str]:
-    """(model, reason): the params' model, or the data-driven default (module docstring)."""
+    """``(model, reason)``: ``params.model`` when given, else the DESIGN.md §2 default.
+
+    The default is chosen from ``series`` (the treated units combined): quasibinomial
+    when it has numerator and denominator values, quasipoisson when every non-missing
+    value is a non-negative whole number, ols-hac otherwise (also when every value is
+    missing). ``reason`` is the sentence reported in ``diagnostics.model_choice``.
+    """
     if params.model is not None:
         return params.model, f"{params.model} as given in the params"
     f = series.frame
@@ -97,7 +102,12 @@ def choose_model(params: Params, series: Series) -> tuple[str, str]:
 
 
 def interruption_specs(params: Params, series: Series) -> list[D.InterruptionSpec]:
-    """InterruptionSpecs checked against the series window (ParameterError on failure)."""
+    """``params.interruptions`` as InterruptionSpecs, checked against the series' window.
+
+    ParameterError (naming ``interruptions[k]`` and the fix) for a date that cannot be
+    parsed, is after the last period, is at or before the first period (there must be a
+    pre-interruption segment), or repeats an earlier interruption's date.
+    """
     labels = list(series.frame["period"])
     first, last = parse_period(labels[0], series.freq), parse_period(labels[-1], series.freq)
     specs = []
@@ -122,8 +132,20 @@ def interruption_specs(params: Params, series: Series) -> list[D.InterruptionSpe
     return specs
 
 
-def _outcome(model: str, series: Series, metric: str, source: str):
-    """(y, numerator, denominator, observed, scale, offset) arrays over the window."""
+def outcome_arrays(model: str, series: Series, metric: str, source: str):
+    """``(y, numerator, denominator, observed, scale, offset)`` over the series' window, for ``model``.
+
+    - binomial models: ``y`` None, numerator and denominator, ``observed`` =
+      scale * numerator / denominator with ``scale`` the series' (100 for a percentage
+      metric), ``offset`` None. ParameterError (naming ``metric`` and ``source``) when
+      the series has no numerator/denominator;
+    - count models: ``y`` = value, the denominator and ``offset`` = log(denominator)
+      when any denominator exists (exposure), else both None;
+    - linear models: ``y`` = ``observed`` = value, no numerator, denominator or offset.
+
+    Missing values stay NaN (the caller decides which rows are usable); scale is 1
+    except for binomial models.
+    """
     f = series.frame
     value = f["value"].to_numpy(dtype=float)
     num = f["numerator"].to_numpy(dtype=float)
@@ -147,17 +169,6 @@ def _outcome(model: str, series: Series, metric: str, source: str):
     return value, None, None, value, 1.0, None
 
 
-def _segments(periods: list[pd.Period], specs: list[D.InterruptionSpec]):
-    bounds = [s.period for s in specs]
-    out = []
-    names = ["pre-" + specs[0].name] + [s.name for s in specs]
-    for j in range(len(bounds) + 1):
-        lo = periods[0] if j == 0 else bounds[j - 1]
-        hi = periods[-1] if j == len(bounds) else bounds[j] - 1
-        out.append((names[j], lo, hi))
-    return out
-
-
 def analyse_single(params: Params, table) -> ITSResult:
     """Single-group ITS of the treated units combined into one series."""
     series = combine_units(table, params.metric, params.units, params.aggregate, params.start, params.end)
@@ -169,7 +180,7 @@ def analyse_single(params: Params, table) -> ITSResult:
         logger.info("%s: %s", params.analysis_id, reason)
     specs = interruption_specs(params, series)
     periods = series.periods
-    y, num, den, observed, scale, offset = _outcome(model, series, params.metric, table.source)
+    y, num, den, observed, scale, offset = outcome_arrays(model, series, params.metric, table.source)
 
     des = D.build_design(periods, specs, seasonality=params.seasonality, exclude=params.exclude)
     warns += des.warnings
@@ -180,7 +191,7 @@ def analyse_single(params: Params, table) -> ITSResult:
 
     # segment guard rails
     labels = des.labels
-    for name, lo, hi in _segments(periods, specs):
+    for name, lo, hi in D.segments(periods, specs):
         inseg = np.array([lo <= p <= hi for p in periods])
         k = int((usable & inseg).sum())
         where = f"segment {name} ({format_period(lo)} to {format_period(hi)})"
@@ -237,7 +248,7 @@ def analyse_single(params: Params, table) -> ITSResult:
     slope_cols = [c for c in cols if c.startswith("slope_change[")]
     if slope_cols:
         diag["slope_change_test"] = slope_change_test(fit, Xf, cols, slope_cols, lambda X: refit(model, X))
-    other = {"seasonal": {c: _unit(cols, c) for c in des.seasonal_columns}} if des.seasonal_columns else {}
+    other = {"seasonal": {c: D.column_weights(cols, c) for c in des.seasonal_columns}} if des.seasonal_columns else {}
     rows = PredictionRows(periods=labels, X=X_all.to_numpy(dtype=float), observed=observed,
                           in_fit=usable, offset=offset, scale=scale)
     return ITSResult(fit=fit, columns=cols, rows=rows, terms={"treated": des.contrasts}, cf_columns=des.cf_columns,
@@ -246,12 +257,6 @@ def analyse_single(params: Params, table) -> ITSResult:
                      other_terms=other, diagnostics_extra=diag, fit_data=fd, params=params,
                      data_file=str(table.path) if table.path else None, data_sha256=table.sha256,
                      synthetic_data=table.synthetic, refit=refit)
-
-
-def _unit(cols, c):
-    w = np.zeros(len(cols))
-    w[cols.index(c)] = 1.0
-    return w
 
 
 def slope_change_test(fit: E.Fit, X: np.ndarray, cols: list[str], test_cols: list[str], refit) -> dict:

@@ -93,6 +93,13 @@ warning). ``auto`` (default) is ``pre_mean`` for identity-link models with
 models compare proportional changes already). The pre-period is the fitted periods
 before the first interruption.
 
+**Near-zero pre-period** (log-link models: poisson, quasipoisson, negbin): when the
+treated series' mean before the first interruption is under 5% of its mean from the
+first interruption whose effect is reported (as 52-week waits were before 2020-04), a
+warning says the log-scale comparison rests on almost nothing and to read the absolute
+effects (the check is :func:`evallib.its.series.near_zero_pre_period`, shared with the
+synthetic control).
+
 **Options beyond DESIGN.md §2** are read with ``getattr(params, name, default)`` (they
 work as soon as the params schema has them) and can be overridden by keyword:
 ``controlled_method`` ('stacked' | 'difference'), ``shared_interruptions`` ('auto' |
@@ -110,7 +117,7 @@ import pandas as pd
 
 from evallib.exceptions import DataError, ModelError, ParameterError
 from evallib.its import estimators as est
-from evallib.its.design import Design, InterruptionSpec, build_design
+from evallib.its.design import Design, InterruptionSpec, build_design, column_weights, segments
 from evallib.its.results import ITSResult, PredictionRows
 from evallib.periods import format_period
 
@@ -203,12 +210,7 @@ def driscoll_kraay_meat(X: np.ndarray, u: np.ndarray, time: np.ndarray, lags: in
     T = int(time.max()) + 1
     H = np.zeros((T, X.shape[1]))
     np.add.at(H, time, Xu)
-    S = H.T @ H
-    for lag in range(1, lags + 1):
-        w = 1.0 - lag / (lags + 1.0)
-        G = H[lag:].T @ H[:-lag]
-        S += w * (G + G.T)
-    return S
+    return est.bartlett_meat(H, lags)
 
 
 def panel_hac_meat(X: np.ndarray, u: np.ndarray, unit: np.ndarray, lags: int) -> np.ndarray:
@@ -393,19 +395,6 @@ def group_contrasts(columns: Sequence[str], design: Design) -> dict[str, dict[st
 
 
 # =========================================================================== preparation
-def _choose_model(params, treated) -> str:
-    """``params.model``, or the DESIGN.md §2 default chosen from the treated series."""
-    if getattr(params, "model", None):
-        return params.model
-    f = treated.frame
-    if f["numerator"].notna().any() and f["denominator"].notna().any():
-        return "quasibinomial"
-    v = f["value"].dropna().to_numpy()
-    if v.size and np.all(v >= 0) and np.all(np.abs(v - np.round(v)) < 1e-9):
-        return "quasipoisson"
-    return "ols-hac"
-
-
 def _option(params, name: str, override, allowed: Sequence[str], default: str) -> str:
     value = override if override is not None else getattr(params, name, default)
     if value is None:
@@ -588,7 +577,9 @@ def fit_controlled(params, table, *, method: str | None = None, scale: str | Non
     if treated is None:
         treated = combine_units(table, params.metric, params.units, params.aggregate, params.start, params.end)
     if model is None:
-        model = _choose_model(params, treated)
+        from evallib.its.analysis import choose_model
+
+        model = choose_model(params, treated)[0]
     allowed = STACKED_MODELS if method == "stacked" else DIFFERENCE_MODELS
     if model not in allowed:
         fix = ("use model ols-hac (or prais-winsten/arima)" if method == "difference"
@@ -679,11 +670,7 @@ def _joint_hac(designs: Sequence[np.ndarray], E: np.ndarray, lags: int) -> np.nd
     n = E.shape[0]
     Bs = [np.linalg.inv(X.T @ X) for X in designs]
     Sc = np.concatenate([X * E[:, [j]] for j, X in enumerate(designs)], axis=1)
-    S = Sc.T @ Sc
-    for lag in range(1, lags + 1):
-        w = 1.0 - lag / (lags + 1.0)
-        G = Sc[lag:].T @ Sc[:-lag]
-        S += w * (G + G.T)
+    S = est.bartlett_meat(Sc, lags)
     sizes = [X.shape[1] for X in designs]
     K = sum(sizes)
     Bb = np.zeros((K, K))
@@ -789,7 +776,9 @@ class ControlledResult(ITSResult):
       design has no treated-specific terms for them) get no rows in ``effects()``;
     - ``diagnostics()`` tests the *treated* series' residuals (Durbin–Watson,
       Ljung–Box, ACF, Breusch–Godfrey on the treated rows), not the stacked residuals,
-      whose lags would cross from one unit's series into the next.
+      whose lags would cross from one unit's series into the next;
+    - the sentences name the counterfactual as the pre-NAME trend *plus the
+      comparators' change* (:meth:`counterfactual_phrase`).
     """
 
     def __init__(self, *, no_effect_for: Sequence[str] = (), treated_resid: np.ndarray | None = None, **kw):
@@ -801,13 +790,10 @@ class ControlledResult(ITSResult):
         recs = super()._effect_records(horizons, alpha)
         return [r for r in recs if r["interruption"] not in self._no_effect_for]
 
-    def sentence(self, rec: dict, alpha: float | None = None) -> str:
-        """The engine's sentence, with the controlled counterfactual named correctly: the
-        treated series' own trend *plus the change the comparators show*."""
-        text = super().sentence(rec, alpha)
-        name = str(rec["interruption"]).replace("_", " ")
-        return text.replace(f"than the pre-{name} trend predicts",
-                            f"than the pre-{name} trend plus the comparators' change predicts")
+    def counterfactual_phrase(self, name: str) -> str:
+        """The controlled counterfactual, named in the sentences: the treated series' own
+        trend *plus the change the comparators show* at the interruption."""
+        return f"the pre-{name} trend plus the comparators' change"
 
     def diagnostics(self) -> dict:
         if self._diag_cache is not None or self._treated_resid is None:
@@ -832,19 +818,35 @@ def _segment_checks(params, periods, specs, usable, shared: Sequence[str] = ()) 
     does not start a segment of its own."""
     warns = []
     own = [s for s in specs if s.name not in set(shared)]
-    bounds = [s.period for s in own]
-    names = ["pre-" + own[0].name] + [s.name for s in own]
-    for j in range(len(bounds) + 1):
-        lo = periods[0] if j == 0 else bounds[j - 1]
-        hi = periods[-1] if j == len(bounds) else bounds[j] - 1
+    for name, lo, hi in segments(periods, own):
         k = int(sum(1 for p, u in zip(periods, usable) if u and lo <= p <= hi))
-        where = f"segment {names[j]} ({format_period(lo)} to {format_period(hi)}) of the treated {params.metric}"
+        where = f"segment {name} ({format_period(lo)} to {format_period(hi)}) of the treated {params.metric}"
         if k < 3:
             raise ParameterError(f"{where} has {k} usable point(s); at least 3 are needed to estimate a level "
                                  f"and trend (move the interruption or shorten exclude)")
         if k < 8:
             warns.append(f"{where} has only {k} usable points (fewer than 8): its estimates are fragile")
     return warns
+
+
+def _near_zero_warnings(model: str, periods, observed, in_fit, specs, shared: Sequence[str] = ()) -> list[str]:
+    """A warning when a log-link model's treated series was near zero before the first
+    interruption (see :func:`evallib.its.series.near_zero_pre_period`).
+
+    Pre-period: the fitted periods before the first interruption; post-period: every
+    period from the first interruption whose effect is reported (not shared) onwards.
+    """
+    from evallib.its.series import near_zero_pre_period
+
+    start = next(s.period for s in specs if s.name not in set(shared))
+    pre = np.asarray(in_fit, dtype=bool) & np.array([p < specs[0].period for p in periods])
+    post = np.array([p >= start for p in periods])
+    near_zero = near_zero_pre_period(observed, pre, post)
+    if not near_zero:
+        return []
+    return [f"{near_zero}: model {model} compares the treated series with the comparators on a log (proportional) "
+            f"scale, and proportional changes from almost nothing are unstable, so the treated pre-period trend "
+            f"and the relative effects are fragile; read the absolute effects and check them with model ols-hac"]
 
 
 def analyse_controlled(params, table, *, method: str | None = None, scale: str | None = None,
@@ -859,7 +861,7 @@ def analyse_controlled(params, table, *, method: str | None = None, scale: str |
     """
     from evallib.config import as_params
     from evallib.data.table import as_table
-    from evallib.its.analysis import _outcome, choose_model, interruption_specs
+    from evallib.its.analysis import choose_model, interruption_specs, outcome_arrays
 
     params = as_params(params)
     table = as_table(table)
@@ -874,7 +876,7 @@ def analyse_controlled(params, table, *, method: str | None = None, scale: str |
     (logger.warning if params.model is None else logger.info)("%s: %s", params.analysis_id, reason)
     cf = fit_controlled(params, table, method=method, scale=scale, shared=shared, cov=cov, model=model,
                         treated=treated)
-    _, _, den, observed, vscale, offset = _outcome(model, treated, params.metric, table.source)
+    _, _, den, observed, vscale, offset = outcome_arrays(model, treated, params.metric, table.source)
     if (cf.method == "difference" or model not in est.COUNT_MODELS
             or not np.isfinite(cf.data.denominators[:, 0]).any()):
         offset = None
@@ -882,12 +884,15 @@ def analyse_controlled(params, table, *, method: str | None = None, scale: str |
         offset = cf.offset_treated
     shared = cf.diagnostics.get("shared_interruptions", [])
     warns = _segment_checks(params, cf.data.periods, specs, cf.in_fit_treated, shared) + list(cf.warnings)
+    if est.link_of(model) == "log":
+        warns += _near_zero_warnings(model, cf.data.periods, observed, cf.in_fit_treated, specs, shared)
     cols = cf.columns
     seasonal = list(cf.design.seasonal_columns)
     if cf.method == "stacked":
-        other = {"seasonal": {c: _unit_w(cols, c) for c in seasonal}} if seasonal else {}
+        other = {"seasonal": {c: column_weights(cols, c) for c in seasonal}} if seasonal else {}
     else:
-        other = {"seasonal": {c: _unit_w(cols, c) + _unit_w(cols, z_name(c)) for c in seasonal}} if seasonal else {}
+        other = ({"seasonal": {c: column_weights(cols, c) + column_weights(cols, z_name(c)) for c in seasonal}}
+                 if seasonal else {})
     diag = {"model_choice": reason, "aggregate": params.aggregate, "units": list(params.units),
             **cf.diagnostics}
     if model in est.BINOMIAL_MODELS:
@@ -912,8 +917,3 @@ def analyse_controlled(params, table, *, method: str | None = None, scale: str |
         data_file=str(table.path) if table.path else None, data_sha256=table.sha256,
         synthetic_data=table.synthetic, refit=refit, no_effect_for=shared, treated_resid=cf.treated_resid)
 
-
-def _unit_w(cols: Sequence[str], c: str) -> np.ndarray:
-    w = np.zeros(len(cols))
-    w[list(cols).index(c)] = 1.0
-    return w

@@ -182,6 +182,36 @@ def transition_mask(periods: Sequence, interruptions: Sequence[InterruptionSpec]
     return out
 
 
+def column_weights(columns: Sequence[str], name: str) -> np.ndarray:
+    """Weights over ``columns`` that pick the single coefficient ``name`` (1 there, 0 elsewhere).
+
+    ValueError when ``name`` is not one of ``columns``.
+    """
+    columns = list(columns)
+    w = np.zeros(len(columns))
+    w[columns.index(name)] = 1.0
+    return w
+
+
+def segments(periods: Sequence[pd.Period],
+             interruptions: Sequence[InterruptionSpec]) -> list[tuple[str, pd.Period, pd.Period]]:
+    """``(name, first, last)`` of each segment between consecutive interruptions.
+
+    The first segment is named ``pre-NAME`` after the first interruption and runs from
+    the first period to the period before it; each later segment is named after the
+    interruption that starts it and ends the period before the next one (the last ends
+    at the last period). ``interruptions`` must be in time order and non-empty.
+    """
+    bounds = [s.period for s in interruptions]
+    names = ["pre-" + interruptions[0].name] + [s.name for s in interruptions]
+    out = []
+    for j in range(len(bounds) + 1):
+        lo = periods[0] if j == 0 else bounds[j - 1]
+        hi = periods[-1] if j == len(bounds) else bounds[j] - 1
+        out.append((names[j], lo, hi))
+    return out
+
+
 def its_contrasts(columns: Sequence[str], interruptions: Sequence[InterruptionSpec]) -> dict[str, np.ndarray]:
     """Named linear combinations of the coefficients: the ITS terms of results.json.
 
@@ -192,12 +222,9 @@ def its_contrasts(columns: Sequence[str], interruptions: Sequence[InterruptionSp
     no slope term).
     """
     idx = {c: i for i, c in enumerate(columns)}
-    k = len(columns)
 
     def unit(name: str) -> np.ndarray:
-        v = np.zeros(k)
-        v[idx[name]] = 1.0
-        return v
+        return column_weights(columns, name)
 
     out = {INTERCEPT: unit(INTERCEPT), PRE_TREND: unit(PRE_TREND)}
     trend = unit(PRE_TREND)

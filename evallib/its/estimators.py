@@ -217,13 +217,51 @@ def ols_hac_batch(X: np.ndarray, Y: np.ndarray, lags: int) -> tuple[np.ndarray, 
     return B, cov, U
 
 
-def _bartlett_meat(V: np.ndarray, lags: int) -> np.ndarray:
-    """sum_l w_l (G_l + G_l') for the rows of V (n, k); G_0 counted once."""
+def bartlett_meat(V: np.ndarray, lags: int) -> np.ndarray:
+    """``sum_l w_l (G_l + G_l')`` for the time-ordered rows of V (n, k), ``G_l = sum_t v_t v_{t-l}'``.
+
+    Bartlett weights ``w_l = 1 - l/(lags + 1)``; ``G_0`` is counted once (``V'V``). Rows
+    are scores (x_t u_t), or per-period sums of scores (Driscoll–Kraay). ``lags = 0``
+    gives ``V'V``; lags of n or more add nothing beyond the data.
+    """
     S = V.T @ V
     for lag in range(1, lags + 1):
         G = V[lag:].T @ V[:-lag]
         S += (1.0 - lag / (lags + 1.0)) * (G + G.T)
     return S
+
+
+def nw_bandwidth_weights(X: np.ndarray) -> tuple[np.ndarray, int]:
+    """``(w, ml)`` for the Newey–West (1994) bandwidth of scores of the design ``X`` (n, k).
+
+    ``w``: weights of the score columns in ``h_t = e_t' w``, 1 except 0 for an intercept
+    column (constant 1), all 1 when every column is an intercept; ``ml = floor(3
+    (n/100)^(2/9))`` autocovariances of h enter the bandwidth (R ``bwNeweyWest``).
+    """
+    n, k = X.shape
+    w = np.ones(k)
+    w[np.all(X == 1.0, axis=0)] = 0.0
+    if not np.any(w):
+        w[:] = 1.0
+    return w, int(math.floor(3.0 * (n / 100.0) ** (2.0 / 9.0)))
+
+
+def nw_bandwidth(sig: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(bw, L)``: Newey–West (1994) bandwidth and Bartlett lag from autocovariances of h.
+
+    ``sig`` (ml+1,) or (ml+1, S) for S series: ``sigma_j``, j = 0..ml. ``s0 = sigma_0 + 2
+    sum sigma_j``, ``s1 = 2 sum j sigma_j``, ``bw = 1.1447 ((s1/s0)^2)^(1/3) n^(1/3)``
+    (0 when s0 <= 0) and ``L = min(floor(bw), n - 2)`` (0 when bw is not finite).
+    Arrays of shape () or (S,).
+    """
+    ml = sig.shape[0] - 1
+    j = np.arange(1, ml + 1).reshape((-1,) + (1,) * (sig.ndim - 1))
+    s0 = sig[0] + 2.0 * sig[1:].sum(axis=0)
+    s1 = 2.0 * (j * sig[1:]).sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bw = np.where(s0 > 0, 1.1447 * ((s1 / s0) ** 2) ** (1.0 / 3.0) * n ** (1.0 / 3.0), 0.0)
+    L = np.where(np.isfinite(bw), np.minimum(np.floor(bw), n - 2), 0).astype(int)
+    return bw, L
 
 
 def newey_west_auto(X: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, int, float]:
@@ -247,19 +285,13 @@ def newey_west_auto(X: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, int, floa
     A = np.linalg.lstsq(V[:-1], V[1:], rcond=None)[0].T
     Ev = V[1:] - V[:-1] @ A.T
     m = n - 1
-    w = np.ones(k)
-    w[np.all(X == 1.0, axis=0)] = 0.0
-    if not np.any(w):
-        w[:] = 1.0
+    w, ml = nw_bandwidth_weights(X)
     h = Ev @ w
-    ml = int(math.floor(3.0 * (n / 100.0) ** (2.0 / 9.0)))
     sig = np.array([h[: m - j] @ h[j:] / m for j in range(ml + 1)])
-    s0 = sig[0] + 2.0 * sig[1:].sum()
-    s1 = 2.0 * (np.arange(1, ml + 1) * sig[1:]).sum()
-    bw = 1.1447 * ((s1 / s0) ** 2) ** (1.0 / 3.0) * n ** (1.0 / 3.0) if s0 > 0 else 0.0
-    L = int(min(math.floor(bw), m - 1)) if np.isfinite(bw) else 0
+    bw, L = nw_bandwidth(sig, n)
+    bw, L = float(bw), int(L)
     D = np.linalg.inv(np.eye(k) - A)
-    S = D @ ((n / (n - k)) * _bartlett_meat(Ev, L)) @ D.T
+    S = D @ ((n / (n - k)) * bartlett_meat(Ev, L)) @ D.T
     XtX_inv = np.linalg.inv(X.T @ X)
     return XtX_inv @ S @ XtX_inv, L, float(bw)
 

@@ -48,7 +48,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from evallib.its.estimators import auto_hac_lags
+from evallib.its.estimators import auto_hac_lags, nw_bandwidth, nw_bandwidth_weights
 from evallib.exceptions import DataError, ModelError, ParameterError
 
 logger = logging.getLogger(__name__)
@@ -154,18 +154,10 @@ def _nw_auto_se(X: np.ndarray, U: np.ndarray, c: np.ndarray) -> np.ndarray:
         At = np.linalg.pinv(M) @ N
     Ev = V1 - np.einsum("tis,sij->tjs", V0, At)             # (n-1, k, S)
     m = n - 1
-    w = np.ones(k)
-    w[np.all(X == 1.0, axis=0)] = 0.0
-    if not np.any(w):
-        w[:] = 1.0
+    w, ml = nw_bandwidth_weights(X)
     h = np.einsum("tjs,j->ts", Ev, w)
-    ml = int(math.floor(3.0 * (n / 100.0) ** (2.0 / 9.0)))
     sig = np.stack([np.sum(h[: m - jj] * h[jj:], axis=0) / m for jj in range(ml + 1)])
-    s0 = sig[0] + 2.0 * sig[1:].sum(axis=0)
-    s1 = 2.0 * (np.arange(1, ml + 1)[:, None] * sig[1:]).sum(axis=0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        bw = np.where(s0 > 0, 1.1447 * ((s1 / s0) ** 2) ** (1.0 / 3.0) * n ** (1.0 / 3.0), 0.0)
-    L = np.where(np.isfinite(bw), np.minimum(np.floor(bw), m - 1), 0).astype(int)
+    _, L = nw_bandwidth(sig, n)
     q = np.linalg.solve(np.eye(k)[None] - At, np.broadcast_to(c, (S, k))[..., None])[..., 0]   # (S, k)
     z = np.einsum("tjs,sj->ts", Ev, q)
     var = np.sum(z * z, axis=0)
@@ -378,7 +370,14 @@ def periods_until_detectable(n_pre: int, n_post_now: int, rho: float, sigma: flo
         return 0
     if not ok(max_extra):
         return None
-    lo, hi = 0, max_extra
+    return _first_true(ok, 0, max_extra)
+
+
+def _first_true(ok, lo: int, hi: int) -> int:
+    """The smallest m in (lo, hi] with ``ok(m)``, by bisection.
+
+    Needs ``ok(lo)`` False, ``ok(hi)`` True and ``ok`` monotone (False then True).
+    """
     while hi - lo > 1:
         mid = (lo + hi) // 2
         if ok(mid):
@@ -404,14 +403,7 @@ def post_periods_needed(n_pre: int, rho: float, sigma: float, effect: float, pow
         return None
     if ok(min_post):
         return min_post
-    lo, hi = min_post, max_post
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if ok(mid):
-            hi = mid
-        else:
-            lo = mid
-    return hi
+    return _first_true(ok, min_post, max_post)
 
 
 # ============================================================================ from data

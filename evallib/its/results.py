@@ -49,7 +49,6 @@ import datetime as _dt
 import json
 import logging
 import math
-import re
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -57,18 +56,15 @@ import numpy as np
 import pandas as pd
 
 from evallib.exceptions import EvalError, ModelError, ParameterError
+from evallib.its import wording as W
 from evallib.its.design import InterruptionSpec
 from evallib.its.estimators import Fit
 from evallib.metrics import metric_info
-from evallib.periods import FREQ_NAMES
+from evallib.periods import FREQ_NAMES, format_period
 
 logger = logging.getLogger(__name__)
 
 SCHEMA = "evallib.results/1"
-_UNIT_WORD = {"M": "month", "Q": "quarter", "Y": "year"}
-_NUMBER_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-                 "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
-                 "nineteen", "twenty"]
 
 
 @dataclass
@@ -123,13 +119,19 @@ def _num(x: Any) -> float | None:
     return float(f"{x:.10g}")
 
 
-def _clean(obj: Any) -> Any:
+def json_safe(obj: Any) -> Any:
+    """``obj`` made ready for strict JSON (results.json of every design).
+
+    Dict keys become strings; tuples, lists and arrays become lists; numpy scalars become
+    Python ones; floats are rounded to 10 significant digits, and NaN/inf become None.
+    Anything else (str, None, ...) is returned as it is.
+    """
     if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
+        return {str(k): json_safe(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
+        return [json_safe(v) for v in obj]
     if isinstance(obj, np.ndarray):
-        return [_clean(v) for v in obj.tolist()]
+        return [json_safe(v) for v in obj.tolist()]
     if isinstance(obj, (bool, np.bool_)):
         return bool(obj)
     if isinstance(obj, (int, np.integer)):
@@ -189,27 +191,6 @@ def breusch_godfrey(X: np.ndarray, resid: np.ndarray, nlags: int) -> dict:
     r2 = 1.0 - float(u @ u) / tss if tss > 0 else 0.0
     lm = n * r2
     return {"lags": nlags, "lm": lm, "p": float(stats.chi2.sf(lm, nlags))}
-
-
-def _words(n: int) -> str:
-    return _NUMBER_WORDS[n] if 0 <= n < len(_NUMBER_WORDS) else str(n)
-
-
-def _pct(x: float, digits: int | None = None) -> str:
-    a = abs(x) * 100
-    if digits is None:
-        digits = 0 if a >= 9.5 else 1
-    return f"{a:.{digits}f}%"
-
-
-def _pts(x: float, unit: str) -> str:
-    a = abs(x)
-    s = f"{a:.1f}" if a < 100 else f"{a:,.0f}"
-    if unit == "%":
-        return f"{s} percentage point{'s' if s != '1.0' else ''}"
-    if unit.startswith("£"):
-        return f"£{a:,.0f}{unit[1:]}" if a >= 100 else f"£{s}{unit[1:]}"
-    return f"{a:,.0f} {unit}".strip() if a >= 100 else f"{s} {unit}".strip()
 
 
 class ITSResult:
@@ -392,15 +373,15 @@ class ITSResult:
         mu_f, G_f = self._mean_and_grad(self.rows.X)
         recs = []
         for intr in self.interruptions:
-            iP = self.rows.index_of(_label(intr.period))
+            iP = self.rows.index_of(format_period(intr.period))
             if iP is None:
                 continue
             mu_c, G_c = self._mean_and_grad(self._cf_matrix(intr.name))
             for h in horizons:
                 i = iP + h
                 if i >= len(self.rows.periods):
-                    msg = (f"horizon {h} of {intr.name} ({_label(intr.period + h)}) is after the last period "
-                           f"{self.rows.periods[-1]}: no effect reported")
+                    msg = (f"horizon {h} of {intr.name} ({format_period(intr.period + h)}) is after the last "
+                           f"period {self.rows.periods[-1]}: no effect reported")
                     if msg not in self.warnings:
                         self.warnings.append(msg)
                     continue
@@ -489,36 +470,50 @@ class ITSResult:
         return pd.DataFrame(out, columns=cols)
 
     # ------------------------------------------------------------------ sentences
+    def counterfactual_phrase(self, name: str) -> str:
+        """What the counterfactual of interruption ``name`` is, as the sentences name it.
+
+        ``"the pre-NAME trend"`` here (the series' own trend before the interruption);
+        designs whose counterfactual is built differently override this, e.g. the
+        controlled design's ``"the pre-NAME trend plus the comparators' change"``.
+        ``name`` is the display name (underscores already replaced by spaces).
+        """
+        return f"the pre-{name} trend"
+
     def sentence(self, rec: dict, alpha: float | None = None) -> str:
-        """One plain-English sentence for an effect record (a row of ``effects()``)."""
+        """One plain-English sentence for an effect record (a row of ``effects()``).
+
+        "Twelve months after NAME (DATE), SUBJECT were X higher than
+        :meth:`counterfactual_phrase` predicts (95% CI ...), an improvement." Relative
+        for counts and money; absolute for percentages and whenever the relative change is
+        not finite or over 1000%. A counterfactual that is not credible (over 10 times
+        anything observed) gives a sentence that states no effect.
+        """
         info = metric_info(self.metric)
         a = self.alpha if alpha is None else alpha
         level = f"{100 * (1 - a):g}% CI"
         h = int(rec["horizon"])
         intr = self._interruption(rec["interruption"])
         name = intr.name.replace("_", " ")
-        unit_word = _UNIT_WORD.get(self.freq, "period")
-        if h == 0:
-            when = f"In {rec['period']}, the first {unit_word} of {name}"
-        else:
-            when = f"{_words(h).capitalize()} {unit_word}{'s' if h != 1 else ''} after {name} ({_label(intr.period)})"
-        subject = _subject(info.label)
+        when = W.when(h, name, self.freq, rec["period"], format_period(intr.period))
+        subject = W.subject(info.label)
         rel = rec.get("relative", float("nan"))
         # absolute units for percentages, and when a relative change would read as nonsense (> 1000%)
         use_points = info.unit == "%" or not np.isfinite(rel) or abs(rel) > 10
         if use_points:
             est, lo, hi = rec["absolute"], rec["absolute_lower"], rec["absolute_upper"]
-            fmt = lambda v: _pts(v, info.unit)  # noqa: E731
-            bare = fmt if info.unit.startswith("£") else _bare  # "2.1 to 3.4 percentage points", "£2k to £3k"
+            fmt = lambda v: W.amount(v, info.unit)  # noqa: E731
+            # "2.1 to 3.4 percentage points", "£2k to £3k"
+            bare = fmt if info.unit.startswith("£") else W.bare_number
         else:
             est, lo, hi = rec["relative"], rec["relative_lower"], rec["relative_upper"]
             digits = 0 if np.isfinite(est) and abs(est) * 100 >= 9.5 else 1
-            fmt = bare = lambda v: _pct(v, digits)  # noqa: E731
+            fmt = bare = lambda v: W.percent(v, digits)  # noqa: E731
         if not np.isfinite(est):
             return f"{when}, the effect on {subject} could not be estimated."
         if not rec.get("credible", True):
             return (f"{when}, no effect on {subject} is stated: the trend before {name} would predict "
-                    f"{_big(rec['counterfactual'])}, more than 10 times anything observed, so it cannot be "
+                    f"{W.big_number(rec['counterfactual'])}, more than 10 times anything observed, so it cannot be "
                     f"extrapolated credibly (a controlled design is needed).")
         direction = "higher" if est > 0 else "lower"
         verdict = ""
@@ -533,8 +528,8 @@ class ITSResult:
             ci = f"({level} {fmt(lo)} lower to {fmt(hi)} higher; the interval includes no change)"
         else:
             ci = "(no interval could be computed)"
-        verb = "were" if _plural(info.label) else "was"
-        return (f"{when}, {subject} {verb} {fmt(est)} {direction} than the pre-{name} trend "
+        verb = "were" if W.is_plural(info.label) else "was"
+        return (f"{when}, {subject} {verb} {fmt(est)} {direction} than {self.counterfactual_phrase(name)} "
                 f"predicts {ci}{verdict}.")
 
     def sentences(self, horizons: Sequence[int] | None = None) -> list[str]:
@@ -593,7 +588,7 @@ class ITSResult:
             if "deviance" in f.extra:
                 d["deviance"] = f.extra["deviance"]
         d.update(self._diag_extra)
-        self._diag_cache = _clean(d)
+        self._diag_cache = json_safe(d)
         return self._diag_cache
 
     # ------------------------------------------------------------------ robustness
@@ -674,7 +669,7 @@ class ITSResult:
         diag = self.diagnostics()
         doc.update({"effects": effects, "diagnostics": diag, "warnings": list(self.warnings),
                     "provenance": self._provenance()})
-        return _clean(doc)
+        return json_safe(doc)
 
     def to_json(self, indent: int | None = 2) -> str:
         """results.json text: strict JSON (allow_nan=False), keys in contract order."""
@@ -753,37 +748,3 @@ class ITSResult:
 
     def __repr__(self) -> str:
         return f"<ITSResult {self.metric} {self.design} {self.model} n={self.n_obs}>"
-
-
-def _label(p: pd.Period) -> str:
-    from evallib.periods import format_period
-
-    return format_period(p)
-
-
-def _bare(x: float) -> str:
-    a = abs(x)
-    return f"{a:,.0f}" if a >= 100 else f"{a:.1f}"
-
-
-def _big(x: float) -> str:
-    """1234 -> '1,234'; 2.09e7 -> '21 million'; 3.4e11 -> '339 billion'."""
-    a = abs(x)
-    for size, word in ((1e12, "trillion"), (1e9, "billion"), (1e6, "million")):
-        if a >= size:
-            return f"{x / size:,.0f} {word}"
-    return f"{x:,.0f}"
-
-
-def _subject(label: str) -> str:
-    """The metric label as a sentence subject: lower-case the first word unless it is an acronym."""
-    first = label.split()[0] if label.split() else label
-    if first[:1].isupper() and first[1:] == first[1:].lower():
-        return label[:1].lower() + label[1:]
-    return label
-
-
-def _plural(label: str) -> bool:
-    """'52-week waiters' and 'Patients waiting ...' are plural; 'Agency staff spend' is not."""
-    words = re.sub(r"\(.*?\)", "", label).split()[:2]
-    return any(w.lower().endswith("s") and not w.lower().endswith("ss") for w in words)

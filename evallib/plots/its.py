@@ -18,12 +18,12 @@ import logging
 import numpy as np
 import pandas as pd
 
+from evallib.its.wording import unit_word
 from evallib.metrics import metric_info
 from evallib.periods import format_period, parse_period
 from evallib.plots import palette
 
 logger = logging.getLogger(__name__)
-_UNIT = {"M": "month", "Q": "quarter", "Y": "year"}
 
 
 def _nanrange(*arrays) -> tuple[float, float]:
@@ -112,7 +112,8 @@ def its_chart(result, ax=None, interruption: str | None = None, title: str | Non
                 txt = f"{e['absolute']:+.1f}{' pts' if info.unit == '%' else ''}"
             else:
                 txt = f"{100 * e['relative']:+.0f}%"
-            when = f"after {int(e['horizon'])} {_UNIT.get(result.freq, 'period')}s"
+            h = int(e["horizon"])
+            when = f"after {h} {unit_word(result.freq)}{'s' if h != 1 else ''}"
             ax.annotate(f"effect {txt}\n{when}", xy=(xe, (e["fitted"] + e["counterfactual"]) / 2), xytext=(6, 0),
                         textcoords="offset points", va="center", fontsize=9, fontweight="bold",
                         color=palette.NHS_BLACK, zorder=6,
