@@ -424,11 +424,11 @@ def test_controlled_sentence_names_the_comparators_change_in_the_counterfactual(
     res = evallib.analyse(_sim_params(model="ols-hac"), frame)
     s = res.sentences()
     assert len(s) == 2
-    assert s[0].startswith("In 2020-09, the first month of collaborative, ")
-    assert s[1].startswith("Twelve months after collaborative (2020-09), ")
-    assert all(" than the pre-collaborative trend plus the comparators' change predicts (95% CI " in x for x in s)
+    assert s[0].startswith("In September 2020, the month the collaborative formed, ")
+    assert s[1].startswith("Twelve months after the collaborative formed (September 2020), ")
+    assert all(" than the pre-formation trend plus the comparators' change predicts (95% CI " in x for x in s)
     single = evallib.analyse(_sim_params(model="ols-hac", design="single", comparators="none"), frame)
     coll = single.effects().query("interruption == 'collaborative'").to_dict("records")
     assert len(coll) == 2
-    assert all(" than the pre-collaborative trend predicts (95% CI " in single.sentence(r) for r in coll)
-    assert res.counterfactual_phrase("covid") == "the pre-covid trend plus the comparators' change"
+    assert all(" than the pre-formation trend predicts (95% CI " in single.sentence(r) for r in coll)
+    assert res.counterfactual_phrase("covid") == "the pre-COVID-19 trend plus the comparators' change"

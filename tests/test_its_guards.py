@@ -114,10 +114,10 @@ def test_explosive_counterfactual_gives_a_warning():
     e = res.effects().set_index("interruption")
     assert not e.loc["collaborative", "credible"] and e.loc["covid", "credible"]
     s = res.sentences()
-    assert s[1].startswith("24 months after collaborative (2020-09), no effect on RTT waiting list (incomplete "
+    assert s[1].startswith("24 months after the collaborative formed (September 2020), no effect on RTT waiting list (incomplete "
                            "pathways) is stated: the trend before collaborative would predict ")
     # the covid effect is thousands of percent of a near-zero trend: stated in patients instead
-    assert " patients higher than the pre-covid trend predicts (95% CI " in s[0]
+    assert " patients higher than the pre-COVID-19 trend predicts (95% CI " in s[0]
 
 
 def test_missing_design_module_is_a_model_error(monkeypatch):

@@ -168,8 +168,8 @@ def test_sentence_for_noise_free_planted_drop_reads_as_specified():
     y = y + 1e-9 * np.sin(t)  # keep residuals non-zero
     res = evallib.analyse(params(model="ols-hac", horizons=[12], hac_lags=0), data=monthly(y))
     assert res.sentences() == [
-        "Twelve months after collaborative (2020-09), agency staff spend was 20% lower than the "
-        "pre-collaborative trend predicts (95% CI 20% to 20% lower), an improvement."]
+        "Twelve months after the collaborative formed (September 2020), agency staff spend was 20% lower than the "
+        "pre-formation trend predicts (95% CI 20% to 20% lower), an improvement."]
 
 
 def test_sentence_says_when_the_interval_includes_no_change():
@@ -177,7 +177,7 @@ def test_sentence_says_when_the_interval_includes_no_change():
     y = 1000 + rng.normal(0, 30, 108)
     res = evallib.analyse(params(model="ols-hac", horizons=[12]), data=monthly(y))
     s = res.sentences()[0]
-    assert s.startswith("Twelve months after collaborative (2020-09), agency staff spend was ")
+    assert s.startswith("Twelve months after the collaborative formed (September 2020), agency staff spend was ")
     assert s.endswith("; the interval includes no change).")
 
 
@@ -192,7 +192,7 @@ def test_percentage_metric_sentence_is_in_percentage_points():
                           data=monthly(100 * num / den, metric="cancer_62d_pct", numerator=num, denominator=den))
     assert res.model == "quasibinomial"
     s = res.sentences()[0]
-    assert " percentage points higher than the pre-collaborative trend predicts (95% CI " in s
+    assert " percentage points higher than the pre-formation trend predicts (95% CI " in s
     e = res.effects().iloc[0]
     assert 0 < e["counterfactual"] < 100 and e["observed"] == pytest.approx(100 * num[65] / 400)
 
@@ -257,7 +257,7 @@ def test_quarterly_series_with_quarter_seasonality():
     c = res.coefficients.set_index("term")
     assert c.loc["quarter[3]", "ci_lower"] <= 3 <= c.loc["quarter[3]", "ci_upper"]
     assert res.effects()["period"].tolist() == ["2021-Q1"]
-    assert res.sentences()[0].startswith("Four quarters after a (2020-Q1), ")
+    assert res.sentences()[0].startswith("Four quarters after the a interruption (2020 Q1), ")
 
 
 def test_result_constructor_is_generic_for_other_designs(continuous):
@@ -274,10 +274,10 @@ def test_result_constructor_is_generic_for_other_designs(continuous):
 def test_wording_helpers_give_the_sentence_pieces():
     from evallib.its import wording as W
 
-    assert W.when(0, "collaborative", "M", "2020-09", "2020-09") == "In 2020-09, the first month of collaborative"
-    assert W.when(12, "collaborative", "M", "2021-09", "2020-09") == "Twelve months after collaborative (2020-09)"
-    assert W.when(1, "go live", "Q", "2021-Q2", "2021-Q1") == "One quarter after go live (2021-Q1)"
-    assert W.when(24, "x", "Y", "2030", "2006") == "24 years after x (2006)"
+    assert W.when(0, "collaborative", "M", "2020-09", "2020-09") == "In September 2020, the month the collaborative formed"
+    assert W.when(12, "collaborative", "M", "2021-09", "2020-09") == "Twelve months after the collaborative formed (September 2020)"
+    assert W.when(1, "go live", "Q", "2021-Q2", "2021-Q1") == "One quarter after the go live interruption (2021 Q1)"
+    assert W.when(24, "x", "Y", "2030", "2006") == "24 years after the x interruption (2006)"
     assert [W.percent(v) for v in (0.234, -0.052, 0.094, 0.096)] == ["23%", "5.2%", "9.4%", "10%"]
     assert W.amount(3.2, "%") == "3.2 percentage points" and W.amount(-1.0, "%") == "1.0 percentage point"
     assert W.amount(1234.4, "patients") == "1,234 patients" and W.amount(2.5, "£k") == "£2.5k"

@@ -247,7 +247,7 @@ def test_evallib_analyse_dispatches_design_synthetic_here():
     df, periods = tidy_panel(effect=50.0)
     res = evallib.analyse(params(periods), data=df)
     assert isinstance(res, S.SyntheticResult)
-    assert res.sentences()[1].startswith("Twelve months after collaborative (2019-05), m was")
+    assert res.sentences()[1].startswith("Twelve months after the collaborative formed (May 2019), m was")
 
 
 def test_plots_draw_treated_synthetic_and_placebo_lines():
@@ -331,8 +331,8 @@ def test_quarterly_series_are_matched_and_described_in_quarters():
                           "interruptions": [{"name": "collaborative", "date": qs[10]}]})
     res = S.analyse_synthetic(p, dq)
     assert res.effects()["absolute"].iloc[0] == pytest.approx(30.0, abs=1e-6)
-    label = f"{qs[10][:4]}-{qs[10][4:]}"                       # canonical YYYY-Qn
-    assert res.sentences()[0].startswith(f"Two quarters after collaborative ({label})")
+    label = f"{qs[10][:4]} {qs[10][4:]}"                       # sentences say YYYY Qn
+    assert res.sentences()[0].startswith(f"Two quarters after the collaborative formed ({label})")
 
 
 def test_treated_series_near_zero_before_the_collaborative_gives_the_shared_warning():

@@ -116,6 +116,7 @@ import numpy as np
 import pandas as pd
 
 from evallib.exceptions import DataError, ModelError, ParameterError
+from evallib.its import wording as W
 from evallib.its import estimators as est
 from evallib.its.design import Design, InterruptionSpec, build_design, column_weights, segments
 from evallib.its.results import ITSResult, PredictionRows
@@ -793,7 +794,7 @@ class ControlledResult(ITSResult):
     def counterfactual_phrase(self, name: str) -> str:
         """The controlled counterfactual, named in the sentences: the treated series' own
         trend *plus the change the comparators show* at the interruption."""
-        return f"the pre-{name} trend plus the comparators' change"
+        return f"{W.pre_trend_phrase(name)} plus the comparators' change"
 
     def diagnostics(self) -> dict:
         if self._diag_cache is not None or self._treated_resid is None:

@@ -478,7 +478,7 @@ class ITSResult:
         controlled design's ``"the pre-NAME trend plus the comparators' change"``.
         ``name`` is the display name (underscores already replaced by spaces).
         """
-        return f"the pre-{name} trend"
+        return W.pre_trend_phrase(name)
 
     def sentence(self, rec: dict, alpha: float | None = None) -> str:
         """One plain-English sentence for an effect record (a row of ``effects()``).

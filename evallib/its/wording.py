@@ -27,17 +27,48 @@ def number_word(n: int) -> str:
     return NUMBER_WORDS[n] if 0 <= n < len(NUMBER_WORDS) else str(n)
 
 
+# How a sentence names a well-known interruption: (the event, the adjective of its trend).
+EVENTS = {
+    "collaborative": ("the collaborative formed", "pre-formation"),
+    "formation": ("the collaborative formed", "pre-formation"),
+    "covid": ("COVID-19 struck", "pre-COVID-19"),
+    "covid19": ("COVID-19 struck", "pre-COVID-19"),
+}
+_MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September",
+           "October", "November", "December"]
+
+
+def event(name: str) -> str:
+    """'collaborative' -> 'the collaborative formed'; any other name -> 'the <name> interruption'."""
+    return EVENTS.get(name.lower(), (f"the {name.replace('_', ' ')} interruption", ""))[0]
+
+
+def pre_trend_phrase(name: str) -> str:
+    """'collaborative' -> 'the pre-formation trend'; any other name -> 'the pre-<name> trend'."""
+    adj = EVENTS.get(name.lower(), (None, ""))[1] or f"pre-{name.replace('_', ' ')}"
+    return f"the {adj} trend"
+
+
+def long_period(label: str) -> str:
+    """'2020-09' -> 'September 2020'; '2020-Q3' -> '2020 Q3'; other labels unchanged."""
+    if len(label) == 7 and label[4] == "-" and label[5:].isdigit():
+        return f"{_MONTHS[int(label[5:]) - 1]} {label[:4]}"
+    return label.replace("-Q", " Q")
+
+
 def when(horizon: int, name: str, freq: str, period: str, date: str) -> str:
     """The opening of an effect sentence.
 
-    Horizon 0: 'In 2020-09, the first month of collaborative'; otherwise 'Twelve months
-    after collaborative (2020-09)'. ``period`` is the label of the effect's period,
-    ``date`` that of the interruption; ``name`` is the interruption's display name.
+    Horizon 0: 'In September 2020, the month the collaborative formed'; otherwise
+    'Twelve months after the collaborative formed (September 2020)'. ``period`` is the
+    label of the effect's period, ``date`` that of the interruption; ``name`` is the
+    interruption's name (see :data:`EVENTS`).
     """
     unit = unit_word(freq)
     if horizon == 0:
-        return f"In {period}, the first {unit} of {name}"
-    return f"{number_word(horizon).capitalize()} {unit}{'s' if horizon != 1 else ''} after {name} ({date})"
+        return f"In {long_period(period)}, the {unit} {event(name)}"
+    return (f"{number_word(horizon).capitalize()} {unit}{'s' if horizon != 1 else ''} after "
+            f"{event(name)} ({long_period(date)})")
 
 
 def percent(x: float, digits: int | None = None) -> str:
