@@ -33,7 +33,7 @@ demo: $(DEMO_DATA) ## build the demo board pack and print where it is
 	echo; echo "Board pack: $(abspath $(OUT))/index.html  (open it in a browser)"; exit $$rc
 
 test: $(STAMP) ## run the whole test suite
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 lab: $(DEMO_DATA) ## open JupyterLab on notebooks/ (demo data ready)
 	$(BIN)/jupyter lab --notebook-dir=notebooks

@@ -412,9 +412,9 @@ class ITSResult:
             return True
         top = float(np.max(np.abs(obs)))
         if top > 0 and abs(cf) > 10 * top:
-            msg = (f"the counterfactual of {name} at {self.rows.periods[i]} ({cf:.3g}) is more than 10 times the "
-                   f"largest observed value ({top:.3g}): the trend before {name} does not extrapolate credibly; "
-                   f"prefer a controlled design, a longer segment or fewer terms")
+            msg = (f"the counterfactual of {name} at {self.rows.periods[i]} ({W.approx(cf)}) is more than 10 times "
+                   f"the largest observed value ({W.approx(top)}): the trend before {name} does not extrapolate "
+                   f"credibly; prefer a controlled design, a longer segment or fewer terms")
             if msg not in self.warnings:
                 self.warnings.append(msg)
             return False
