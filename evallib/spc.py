@@ -164,13 +164,13 @@ class SPCResult:
         """One or two sentences for a board reader."""
         g = self.groups.iloc[-1]
         if np.isfinite(g["upl"]):
-            text = (f"{self.variation_label}. Latest limits (from {g['start']}): mean {g['mean']:.4g}, "
-                    f"process limits {g['lpl']:.4g} to {g['upl']:.4g}.")
+            text = (f"{self.variation_label}. Latest limits (from {g['start']}): mean {_num(g['mean'])}, "
+                    f"process limits {_num(g['lpl'])} to {_num(g['upl'])}.")
         else:
             text = (f"{self.variation_label}. The latest group (from {g['start']}) has too few "
                     f"points for process limits.")
         if self.assurance is not None:
-            text += f" Target {self.target:.4g}: {self.assurance_label[len('Assurance: '):]}."
+            text += f" Target {_num(self.target)}: {self.assurance_label[len('Assurance: '):]}."
         if any(self.groups["trial"]):
             text += " Some limits are trial limits (fewer than 12 points)."
         return text
@@ -310,6 +310,13 @@ def _group_limits(y: np.ndarray, screen_outliers: bool) -> tuple[float, float]:
 # ---------------------------------------------------------------------------
 # The public call
 # ---------------------------------------------------------------------------
+
+def _num(x: float) -> str:
+    """Board-friendly number: thousands separators from 1,000 up, else 4 significant figures."""
+    if np.isfinite(x) and abs(x) >= 1000:
+        return f"{x:,.0f}"
+    return f"{x:.4g}"
+
 
 def xmr(data: pd.DataFrame, *, value: str = "value", period: str = "period",
         improvement: str = "increase", target=None, rebase=None,

@@ -303,10 +303,16 @@ def spc_chart(result: SPCResult, *, title: str | None = None, unit: str = "", ax
         if g.trial and np.isfinite(g.upl):
             ax.text((i0 + i1) / 2, g.upl, "trial limits", ha="center", va="bottom", fontsize=8,
                     color=_LIMIT_COLOUR, style="italic")
+    # Rebase labels: a label closer than ~12% of the axis to the previous one is lifted
+    # onto a second line so that labels of nearby dates (COVID-19, formation) never overlap.
+    span = max(n, 1)
+    last_x, level = None, 0
     for r in result.rebase:
         i = pos(r)
         ax.axvline(i - 0.5, color=NHS_DARK_GREY, lw=1.2, ls=":", zorder=1)
-        ax.text(i - 0.5, 1.01, f"Rebased {_tick_label(r, result.freq)}",
+        level = level + 1 if last_x is not None and (i - last_x) < 0.12 * span else 0
+        last_x = i
+        ax.text(i - 0.5, 1.01 + 0.045 * level, f"Rebased {_tick_label(r, result.freq)}",
                 transform=ax.get_xaxis_transform(), ha="center", va="bottom", fontsize=8.5,
                 color=NHS_DARK_GREY)
 
