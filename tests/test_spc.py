@@ -570,3 +570,13 @@ def test_spc_chart_draws_into_a_given_axes():
         assert fig is fig0 and ax is ax0
     finally:
         plt.close(fig0)
+
+
+def test_rebase_labels_of_nearby_dates_do_not_overlap():
+    """Rebases six months apart in a 108-month chart (< 12% of the axis): the second label is lifted."""
+    periods = [str(p) for p in pd.period_range("2016-04", periods=108, freq="M")]
+    df = pd.DataFrame({"period": periods, "value": np.arange(108) % 5 + 10.0})
+    fig, ax = spc_chart(xmr(df, improvement="neutral", rebase=["2020-03", "2020-09"]))
+    labels = [t for t in ax.texts if t.get_text().startswith("Rebased")]
+    assert [t.get_text() for t in labels] == ["Rebased Mar 2020", "Rebased Sep 2020"]
+    assert labels[1].get_position()[1] > labels[0].get_position()[1]
