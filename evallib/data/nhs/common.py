@@ -27,6 +27,7 @@ Edge cases, decided here once for every publication:
 from __future__ import annotations
 
 import csv
+import datetime
 import io
 import logging
 import re
@@ -69,20 +70,50 @@ class Source:
     folder: str | None = None  # the folder it was found in, when a folder was given
     text: str | None = None    # decoded text, set by read_rows
     sheet: bool = False        # one sheet of an Excel workbook (other sheets may be notes)
+    workbook: str | None = None    # the workbook's name, for a sheet
+    sheet_name: str | None = None  # the sheet's title, for a sheet
 
 
-def _excel_rows(name: str, data: bytes) -> list[Source]:
+def _excel_cell(v) -> str:
+    """One workbook cell as CSV text: dates as ``YYYY-MM-DD``, whole floats without ``.0``."""
+    if v is None:
+        return ""
+    if isinstance(v, (datetime.datetime, datetime.date)):
+        return v.strftime("%Y-%m-%d")
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def _excel_rows(name: str, data: bytes, folder: str | None = None) -> list[Source]:
+    """One :class:`Source` per sheet of an ``.xlsx`` workbook, each converted to CSV text.
+
+    Cells are taken as stored values (``data_only``: the last value Excel computed for a
+    formula). Empty sheets give an empty text; the loaders skip sheets that carry no
+    header of their publication, and :func:`read_all` raises when none does.
+    """
     try:
-        import openpyxl  # noqa: F401  (pandas' engine for .xlsx)
+        import openpyxl
     except ImportError:
-        raise DataError(f"{name}: is an Excel workbook and openpyxl is not installed; open it, save the "
-                        f"data sheet (e.g. 'NHS Trust by Sector' for KH03) as CSV and import the CSV")
-    sheets = pd.read_excel(io.BytesIO(data), sheet_name=None, header=None, dtype=str)
+        raise DataError(f"{name}: is an Excel workbook and openpyxl is not installed; install openpyxl, or open it, "
+                        f"save the data sheet (e.g. 'NHS Trust by Sector' for KH03) as CSV and import the CSV")
+    try:
+        wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError, EOFError, zlib.error) as exc:
+        raise DataError(f"{name}: not a readable Excel workbook ({type(exc).__name__}: {exc}); the download is "
+                        f"truncated or corrupt, or it is an old .xls file: download it again, or save it as .xlsx") \
+            from None
     out = []
-    for sheet, df in sheets.items():
-        buf = io.StringIO()
-        df.fillna("").to_csv(buf, index=False, header=False)
-        out.append(Source(f"{name}!{sheet}", buf.getvalue().encode("utf-8"), sheet=True))
+    try:
+        for ws in wb.worksheets:
+            buf = io.StringIO()
+            w = csv.writer(buf, lineterminator="\n")
+            for row in ws.iter_rows(values_only=True):
+                w.writerow([_excel_cell(v) for v in row])
+            out.append(Source(f"{name}!{ws.title}", buf.getvalue().encode("utf-8"), folder, sheet=True,
+                              workbook=name, sheet_name=ws.title))
+    finally:
+        wb.close()
     return out
 
 
@@ -90,12 +121,19 @@ def _zip_sources(path: Path, folder: str | None) -> list[Source]:
     try:
         with zipfile.ZipFile(path) as zf:
             names = [n for n in zf.namelist() if not n.endswith("/") and "__MACOSX" not in n]
-            csvs = [n for n in names if n.lower().endswith(".csv")]
+            csvs = [n for n in names if n.lower().endswith((".csv", ".xlsx", ".xlsm"))
+                    and not Path(n).name.startswith("~$")]
             if not csvs:
                 found = ", ".join(names[:5]) if names else "nothing"
                 raise DataError(f"{path}: the zip holds no CSV file (found: {found}); download the "
                                 f"CSV zip from the NHS England statistics page again")
-            return [Source(f"{path}!{n}", zf.read(n), folder) for n in sorted(csvs)]
+            out: list[Source] = []
+            for n in sorted(csvs):
+                if n.lower().endswith(".csv"):
+                    out.append(Source(f"{path}!{n}", zf.read(n), folder))
+                else:
+                    out.extend(_excel_rows(f"{path}!{n}", zf.read(n), folder))
+            return out
     except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
         raise DataError(f"{path}: not a readable zip ({exc}); the download is truncated or corrupt: "
                         f"download it again") from None
@@ -115,7 +153,7 @@ def collect_sources(paths: Iterable[str | Path]) -> list[Source]:
             files = sorted(f for f in p.rglob("*") if f.is_file() and
                            f.suffix.lower() in (".csv", ".zip", ".xlsx") and not f.name.startswith((".", "~$")))
             if not files:
-                raise DataError(f"{p}: the folder holds no .csv or .zip file")
+                raise DataError(f"{p}: the folder holds no .csv, .xlsx or .zip file")
             for f in files:
                 out.extend(_file_sources(f, str(p)))
         else:
@@ -128,7 +166,10 @@ def _file_sources(f: Path, folder: str | None) -> list[Source]:
     if suffix == ".zip":
         return _zip_sources(f, folder)
     if suffix in (".xlsx", ".xlsm"):
-        return [Source(s.name, s.data, folder, sheet=True) for s in _excel_rows(str(f), f.read_bytes())]
+        return _excel_rows(str(f), f.read_bytes(), folder)
+    if suffix == ".xls":
+        raise DataError(f"{f}: is an old-format Excel workbook (.xls), which cannot be read; open it and save it "
+                        f"as .xlsx (Excel Workbook), or save the data sheet as CSV")
     return [Source(str(f), f.read_bytes(), folder)]
 
 
