@@ -339,3 +339,117 @@ def edit_cell(path: Path, match: dict[str, str], col: str, value: str, encoding:
     path.write_bytes(("".join(lines[:h]) + buf.getvalue()).encode(encoding))
     assert first is not None, f"no row matches {match}"
     return first
+
+
+# --------------------------------------------------------------------------- Excel workbooks
+# Written with openpyxl in the published layouts; cells hold numbers as numbers and
+# dates as dates, as in the real workbooks. Tests skip when openpyxl is absent.
+def write_xlsx(path: Path, sheets: dict[str, list[list]]) -> Path:
+    """A workbook with one sheet per item (in order); ``None`` cells are left empty."""
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    wb.remove(wb.active)
+    for title, rows in sheets.items():
+        ws = wb.create_sheet(title)
+        for r in rows:
+            ws.append(list(r))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wb.save(path)
+    return path
+
+
+def _title_block(lines: list[str], blank: int) -> list[list]:
+    return [[t] for t in lines] + [[None]] * blank
+
+
+def kh03_sheet(year: str, period_end: str, trusts: list[tuple], title_lines: int = 11) -> list[list]:
+    """Rows of sheet 'NHS Trust by Sector': title block, group row (Available / Occupied),
+    header, an England total row without an org code, then one row per trust;
+    trusts: (code, name, ga_avail, ga_occ) with '-' for missing."""
+    rows = _title_block(["NHS Trust by Sector", "Beds Open Overnight", f"{period_end} {year}"], title_lines - 3)
+    rows.append([None if g == "" else g for g in KH03_GROUP])
+    rows.append(list(KH03_HEADER))
+    body, tot = [], [0, 0]
+    for code, name, ga, go in trusts:
+        tot_a = ga if ga == "-" else ga + 40
+        tot_o = go if go == "-" else go + 30
+        body.append([year, period_end, "Y60", code, name, tot_a, ga, "-", 40, 0, tot_o, go, "-", 30, 0])
+    rows.append([year, period_end, None, None, "ENGLAND", 99999, 88888, "-", 40, 0, 99990, 77777, "-", 30, 0])
+    return rows + body
+
+
+def write_kh03_xlsx(path: Path, year: str, period_end: str, trusts: list[tuple], title_lines: int = 11) -> Path:
+    """KH03 quarterly workbook: a 'Contents' sheet, 'NHS Trust by Sector' and 'Notes'."""
+    return write_xlsx(path, {"Contents": [["Bed Availability and Occupancy Data - Overnight"],
+                                          ["NHS Trust by Sector"], ["Notes"]],
+                             "NHS Trust by Sector": kh03_sheet(year, period_end, trusts, title_lines),
+                             "Notes": [["Notes"], ["'-' denotes not applicable or not available"]]})
+
+
+def write_sitrep_xlsx(path: Path, month: str, trusts: list[tuple], front_lines: int = 4) -> Path:
+    """UEC sitrep monthly workbook: column A empty (as published), a title block with a
+    'Period:' cell holding the first day of the month as a date, then the header on a
+    row that moves with ``front_lines``; trusts as :func:`write_sitrep`."""
+    import datetime
+
+    y, m = int(month[:4]), int(month[5:7])
+    front = [[None, "Title:", "Urgent and Emergency Care Daily Situation Reports - Monthly average"],
+             [None, "Period:", datetime.datetime(y, m, 1)],
+             [None, "Source:", "UEC Daily Sitrep"], [None]][:front_lines]
+    rows = front + [[None] + SITREP_HEADER]
+    for code, name, ga, go, ca, co in trusts:
+        def rate(a, b):
+            return "-" if "-" in (a, b) or a in (0, None) else round(b / a, 3)
+        rows.append([None, "Midlands", code, name, ga, go, rate(ga, go), ca, co, rate(ca, co)])
+    return write_xlsx(path, {"Trust level": rows})
+
+
+def write_cancer_xlsx(path: Path, rows: list[tuple]) -> Path:
+    """The provider extract as the published .xlsx: one data sheet whose PERIOD cells
+    are dates, preceded by a 'Notes' sheet; rows as :func:`write_cancer`."""
+    import datetime
+
+    out = [list(CANCER_HEADER)]
+    for p, s, o, mod, ct, rt, tot, wi in rows:
+        br = None if tot in (None, "", "*") or wi in (None, "", "*") else int(tot) - int(wi)
+        out.append([datetime.datetime.strptime(p, "%Y-%m-%d"), s, o, mod or None, ct, rt or None, tot, wi, br])
+    return write_xlsx(path, {"Notes": [["Cancer Waiting Times - Provider Data Extract"],
+                                       ["See the CWT guidance for definitions"]],
+                             "CWT CRS Provider Extract": out})
+
+
+OLD_CANCER_HEADER = ["ODS CODE (1)", "ACCOUNTABLE PROVIDER", "TOTAL TREATED", "WITHIN {d} DAYS",
+                     "AFTER {d} DAYS", "% WITHIN {d} DAYS"]
+
+
+def old_cancer_sheet(days: int, title: str, period_label, trusts: list[tuple], front_blank: int = 2) -> list[list]:
+    """Rows of one sheet of an older provider workbook: title lines, a 'Period:' line, blank
+    rows, the header, an England total row (code '-'), the trusts, then a footnote.
+    trusts: (code, name, total, within), '-' or '*' allowed."""
+    rows = [[title], ["Provider based - Monthly"], ["Period:", period_label]] + [[None]] * front_blank
+    rows.append([h.format(d=days) for h in OLD_CANCER_HEADER])
+    num = [(t, w) for _, _, t, w in trusts if isinstance(t, int) and isinstance(w, int)]
+    et, ew = sum(t for t, _ in num), sum(w for _, w in num)
+    rows.append(["-", "ENGLAND", et, ew, et - ew, round(ew / et, 3) if et else "-"])
+    for code, name, tot, wi in trusts:
+        both = isinstance(tot, int) and isinstance(wi, int)
+        rows.append([code, name, tot, wi, tot - wi if both else "-", round(wi / tot, 3) if both and tot else "-"])
+    rows += [[None], ["(1) ODS code of the accountable provider"]]
+    return rows
+
+
+def write_old_cancer_xlsx(path: Path, period_label, t62: list[tuple], t31: list[tuple],
+                          by_cancer: bool = True) -> Path:
+    """An older provider workbook: 'Notes', '62-DAY (ALL CANCER)', '31-DAY (ALL CANCER)' and
+    (``by_cancer``) a '62-DAY (BY CANCER)' sheet that must not be added again."""
+    sheets = {"Notes": [["Cancer Waiting Times"], ["Figures are provisional"]],
+              "62-DAY (ALL CANCER)": old_cancer_sheet(
+                  62, "62 DAY WAIT FOR FIRST TREATMENT FROM URGENT GP REFERRAL - ALL CANCERS", period_label, t62),
+              "31-DAY (ALL CANCER)": old_cancer_sheet(
+                  31, "31 DAY WAIT FOR FIRST TREATMENT - ALL CANCERS", period_label, t31, front_blank=4)}
+    if by_cancer:
+        sheets["62-DAY (BY CANCER)"] = old_cancer_sheet(
+            62, "62 DAY WAIT FOR FIRST TREATMENT - BY CANCER", period_label,
+            [(c, n, t, w) for c, n, t, w in t62 if isinstance(t, int)])
+    return write_xlsx(path, sheets)

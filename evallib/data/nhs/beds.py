@@ -5,7 +5,9 @@ Metrics, in percent, numerator = beds occupied, denominator = beds available:
 - ``ga_occupancy_pct``: general and acute (G&A) beds;
 - ``critical_care_occupancy_pct``: adult critical care beds (sitrep only).
 
-Layouts (both are published as Excel; save the sheet as CSV, or install openpyxl):
+Layouts (both are published as Excel workbooks, read directly as ``.xlsx`` or as the
+data sheet saved as CSV; in a workbook the data sheet is found by its header and
+the other sheets are skipped, see :mod:`evallib.data.nhs.common`):
 
 - ``uec-sitrep``: one header row with an organisation ``Code`` column and columns
   named like ``G&A beds available``, ``G&A beds occupied``, ``Adult critical care
@@ -21,7 +23,10 @@ Layouts (both are published as Excel; save the sheet as CSV, or install openpyxl
   quarter of ``Period End`` in the financial ``Year`` (``2023-24`` + ``June`` is
   2023-Q2). Quarterly periods ``YYYY-Qn``.
 
-Edge cases: the header row moves between years (it is searched for); ``-`` marks a
+Edge cases: the header row moves between years (it is searched for; in a workbook
+the line numbers in messages and the layout name are sheet row numbers); an empty
+column A (as in the sitrep workbooks) is ignored; a ``Period:`` cell holding a date
+gives its month; ``-`` marks a
 missing value and is never read as zero; a folder mixing the monthly sitrep with the
 quarterly KH03 is an error, because one tidy table holds one frequency.
 """

@@ -1,9 +1,10 @@
-"""Cancer waiting times: the provider extract (CWT-CRS "Data Extract (Provider)").
+"""Cancer waiting times: the provider extract (CWT-CRS "Data Extract (Provider)"),
+and the older provider workbooks.
 
+**Provider extract** (``cwt-provider-extract``; CSV, or the ``.xlsx`` as published).
 Columns: ``PERIOD, STANDARD, ORG CODE, TREATMENT MODALITY, CANCER TYPE,
 STAGE/ROUTE, TOTAL, WITHIN STANDARD, BREACHES`` (``TOTAL TREATED`` is accepted for
-``TOTAL``). The workbook is published as Excel; save its data sheet as CSV, or
-install openpyxl to read the ``.xlsx`` directly.
+``TOTAL``).
 
 Metrics (percent, with numerator = WITHIN STANDARD and denominator = TOTAL, summed
 over cancer types, treatment modalities and stages/routes):
@@ -16,27 +17,49 @@ over cancer types, treatment modalities and stages/routes):
 ``62-day Combined``    ``cancer_62d_pct``
 =====================  =========================
 
+**Older provider workbooks** (``cwt-provider-workbook``; ``.xlsx``, one sheet per
+standard). Only the all-cancer sheets are read: ``62-DAY (ALL CANCER)`` gives
+``cancer_62d_pct`` and ``31-DAY (ALL CANCER)`` gives ``cancer_31d_pct`` (``CANCERS``
+and ``62 DAY`` spellings accepted). Every other sheet (by-cancer breakdowns, 2WW,
+screening, notes) is skipped and noted: the by-cancer sheets count the same patients
+again. Each sheet has a title block above a header such as ``ODS CODE (1),
+ACCOUNTABLE PROVIDER, TOTAL TREATED, WITHIN 62 DAYS, AFTER 62 DAYS, % WITHIN 62
+DAYS``; the header is searched for, numerator = ``WITHIN nn DAYS``, denominator =
+``TOTAL`` (or ``TOTAL TREATED``); the ``%`` column is not used. The month comes from a
+``Period``/``Month`` cell in the title block, else the first cell there naming a
+month (``April 2019``, ``APR-19``, a date), else the workbook's file name. The
+England total and footnote lines (no provider code, a code ``-`` or a code with
+spaces) are dropped and counted. The same sheet saved as CSV is read too; the
+standard then comes from the ``WITHIN nn DAYS`` column. This layout follows the
+description in REFERENCES.md ("sheets such as ``62-DAY (ALL CANCER)``, with header
+rows to skip"); the column names are the ones the published workbooks use as far
+as could be checked, so a workbook with other names gives an "unknown header" error.
+
 Edge cases:
 
 - Other standards (older or retired ones) are dropped and counted.
 - Where the extract carries its own subtotal rows (a value starting ``ALL``, such as
   ``ALL CANCERS`` or ``ALL MODALITIES``), the subtotal is used and the rows it
   covers are not added again; the count of such covered rows is reported.
-- ``BREACHES`` is checked against ``TOTAL - WITHIN STANDARD``; disagreements are
-  reported, and TOTAL and WITHIN STANDARD are used.
+- ``BREACHES`` (``AFTER nn DAYS`` in the older workbooks) is checked against
+  ``TOTAL - WITHIN``; disagreements are reported, and TOTAL and WITHIN are used.
 - A blank or suppressed TOTAL or WITHIN STANDARD leaves that provider-month missing.
 - ``PERIOD`` may be a date (``2024-04-01``, ``01/04/2024``) or a month name (``APR-24``).
-- The extract has no organisation names; ``org_name`` is left empty.
+- The extract has no organisation names; ``org_name`` is left empty (the older
+  workbooks' ``ACCOUNTABLE PROVIDER`` names are used).
+- A workbook without any sheet of either layout is a DataError listing its sheets.
 """
 from __future__ import annotations
 
 import logging
+import re
+from pathlib import PurePath
 
 import pandas as pd
 
 from evallib.data.nhs.common import (LoadReport, LoadResult, check_one_file_per_month, column,
-                                     drop_superseded, finish, frame_from, header_or_fail, parse_periods,
-                                     read_all, to_number)
+                                     drop_superseded, find_header, finish, frame_from, header_or_fail,
+                                     month_label, norm, parse_periods, read_all, to_number)
 from evallib.exceptions import DataError
 
 logger = logging.getLogger(__name__)
@@ -51,7 +74,15 @@ def load_cancer(paths, ods_map=None) -> LoadResult:
     """Load cancer waiting times provider extracts into the tidy table."""
     report = LoadReport("cancer")
     parts, per_file = [], []
+    books: dict[str, set[str]] = {}  # older workbooks: months over their sheets
     for src, rows, lines in read_all(paths, "cancer", report):
+        if find_header(rows, _is_extract) is None and find_header(rows, _is_workbook) is not None:
+            out = _workbook_sheet(src, rows, lines, report)
+            if out is not None:
+                book = src.workbook or src.name
+                books.setdefault(book, set()).update(out["period"])
+                parts.append(out.assign(_file=book))
+            continue
         h = header_or_fail(src, rows, "cancer", KEY_COLUMNS)
         df = frame_from(src, rows, lines, h)
         report.layouts["cwt-provider-extract" + (f" +{h} line(s) of front matter" if h else "")] += 1
@@ -89,14 +120,16 @@ def load_cancer(paths, ods_map=None) -> LoadResult:
             df[d] = df[d].astype(str).str.strip()
         df = _drop_covered(df, dims, report)
         df["_file"] = src.name
-        parts.append(df[["period", "org_code", "metric", "total", "within", "_file"]])
+        df["org_name"] = None
+        parts.append(df[["period", "org_code", "org_name", "metric", "total", "within", "_file"]])
 
+    per_file.extend(books.items())
     skip = check_one_file_per_month(per_file, report)
     if not parts:
         raise DataError(f"{', '.join(report.files[:3])}: no 28-day FDS, 31-day or 62-day Combined rows found")
     data = pd.concat(parts, ignore_index=True)
     data = drop_superseded(data, skip, report)
-    raw = pd.DataFrame({"period": data["period"], "org_code": data["org_code"], "org_name": None,
+    raw = pd.DataFrame({"period": data["period"], "org_code": data["org_code"], "org_name": data["org_name"],
                         "metric": data["metric"], "value": float("nan"), "numerator": data["within"],
                         "denominator": data["total"]})
     return finish(raw, report, ods_map)
@@ -114,3 +147,98 @@ def _drop_covered(df: pd.DataFrame, dims: list[str], report: LoadReport) -> pd.D
         report.drop(f"rows covered by an '{d}' subtotal (ALL ...) in the file, not added twice", int(covered.sum()))
         df = df[~covered]
     return df
+
+
+# --------------------------------------------------------------------------- older provider workbooks
+_CODE = re.compile(r"^(ods code|org code|provider code|code)\b")
+_WITHIN = re.compile(r"^within (\d+) days\b")
+_AFTER = re.compile(r"^after (\d+) days\b")
+_ALL_SHEET = re.compile(r"^(62|31)[\s-]*day\s*\(\s*all\s+cancers?\s*\)$")
+_DAYS_METRIC = {62: "cancer_62d_pct", 31: "cancer_31d_pct"}
+_NOT_PROVIDERS = {"", "-", "ENGLAND", "TOTAL", "ALL", "NAN"}
+
+
+def _is_extract(cells: set[str]) -> bool:
+    return {"standard", "org code", "within standard"} <= cells
+
+
+def _is_workbook(cells: set[str]) -> bool:
+    return any(_CODE.match(c) for c in cells) and any(_WITHIN.match(c) for c in cells)
+
+
+def _workbook_sheet(src, rows, lines, report: LoadReport) -> pd.DataFrame | None:
+    """One sheet of an older provider workbook (or that sheet saved as CSV); None if skipped."""
+    h = find_header(rows, _is_workbook)
+    header = [norm(c) for c in rows[h]]
+    within = [(j, int(m.group(1))) for j, c in enumerate(header) if (m := _WITHIN.match(c))]
+    days = {d for _, d in within}
+    if len(within) != 1:
+        raise DataError(f"{src.name}: unknown header: {len(within)} 'WITHIN nn DAYS' columns on line {lines[h]}; "
+                        f"expected one (an older provider workbook sheet such as '62-DAY (ALL CANCER)')")
+    (d,) = days
+    if src.sheet:
+        m = _ALL_SHEET.match(norm(src.sheet_name))
+        if m is None:
+            report.note(f"{src.name}: sheet skipped (only the '62-DAY (ALL CANCER)' and '31-DAY (ALL CANCER)' "
+                        f"sheets are read; the other sheets count the same patients again)")
+            return None
+        if int(m.group(1)) != d:
+            raise DataError(f"{src.name}: the sheet is a {m.group(1)}-day sheet but its header has "
+                            f"'WITHIN {d} DAYS'; the workbook is inconsistent: check the sheet")
+    if d not in _DAYS_METRIC:
+        report.note(f"{src.name}: skipped (a {d}-day standard; only 31-day and 62-day are read)")
+        return None
+    metric = _DAYS_METRIC[d]
+    df = frame_from(src, rows, lines, h)
+    report.layouts[f"cwt-provider-workbook {d}-day (header on line {lines[h]})"] += 1
+    cols = [c for c in df.columns if c != "_line"]
+    c_code = next(c for c in cols if _CODE.match(norm(c)))
+    c_name = next((c for c in cols if norm(c) in ("accountable provider", "provider name", "org name", "name",
+                                                   "provider", "organisation name")), None)
+    totals = [c for c in cols if re.match(r"^total( treated)?\b", norm(c))]
+    if len(totals) != 1:
+        raise DataError(f"{src.name}: unknown header: expected one 'TOTAL' (or 'TOTAL TREATED') column on line "
+                        f"{lines[h]}, found {len(totals)} (found: {', '.join(cols)[:200]})")
+    c_in = next(c for c in cols if _WITHIN.match(norm(c)))
+    c_after = next((c for c in cols if _AFTER.match(norm(c))), None)
+
+    code = df[c_code].astype(str).str.strip().str.upper()
+    drop = code.isin(_NOT_PROVIDERS) | code.str.contains(" ")
+    report.drop("rows without a provider code (England total, footnotes)", int(drop.sum()))
+    df, code = df[~drop].copy(), code[~drop]
+    if df.empty:
+        raise DataError(f"{src.name}: has a header but no provider rows; the sheet is truncated: download it again")
+    period = _workbook_period(src, rows[:h])
+    total = to_number(src, df, totals[0], report)
+    inside = to_number(src, df, c_in, report)
+    if c_after:
+        after = to_number(src, df, c_after, report)
+        off = (total - inside - after).abs() > 0.5
+        if off.any():
+            report.note(f"{src.name}: {int(off.sum())} row(s) where {c_after.strip()} is not "
+                        f"{totals[0].strip()} - {c_in.strip()}")
+    names = df[c_name].astype(str).str.strip() if c_name else None
+    return pd.DataFrame({"period": period, "org_code": code, "org_name": names, "metric": metric,
+                         "total": total, "within": inside})
+
+
+def _workbook_period(src, front: list[list[str]]) -> str:
+    """The month of an older workbook sheet: a Period/Month cell, a month in the title block, the file name."""
+    for row in front:
+        for j, cell in enumerate(row):
+            if norm(cell).rstrip(":") in ("period", "month"):
+                nxt = next((c for c in row[j + 1:] if c.strip()), "")
+                m = month_label(nxt)
+                if m:
+                    return m
+    for row in front:
+        for cell in row:
+            m = month_label(cell) if cell.strip() else None
+            if m:
+                return m
+    file = (src.workbook or src.name).split("!")[-1]
+    m = month_label(PurePath(file).stem)
+    if m is None:
+        raise DataError(f"{src.name}: no month found: put a 'Period:' line (e.g. 'Period:,April 2019') above the "
+                        f"header, or the month in the file name (e.g. cwt-provider-2019-04.xlsx)")
+    return m

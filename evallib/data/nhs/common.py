@@ -5,10 +5,18 @@ the tidy table).
 
 Edge cases, decided here once for every publication:
 
-- **Inputs.** A path may be a CSV file, a zip of CSV files (every ``.csv`` inside
-  is read; ``__MACOSX`` entries are ignored) or a folder (searched recursively for
-  ``.csv`` and ``.zip``). Excel workbooks are read only when ``openpyxl`` is
-  installed; otherwise the error says to save the sheet as CSV.
+- **Inputs.** A path may be a CSV file, an Excel workbook (``.xlsx``/``.xlsm``), a zip
+  of them (every ``.csv`` and ``.xlsx`` inside is read; ``__MACOSX`` entries and ``~$``
+  lock files are ignored) or a folder (searched recursively for ``.csv``, ``.xlsx``
+  and ``.zip``). Old binary ``.xls`` workbooks are an error that says to save them as
+  ``.xlsx``.
+- **Workbooks** (read with ``openpyxl``): every sheet is turned into CSV text (dates as
+  ``YYYY-MM-DD``, whole numbers without ``.0``, the stored value of a formula) and
+  goes through the same header search as a CSV file, so the header may sit on any of
+  the first 40 rows. Sheets without a header of any publication (notes, contents,
+  charts) are skipped and noted in the report; a workbook none of whose sheets has
+  a recognisable header is a :class:`~evallib.exceptions.DataError` listing its sheets.
+  Messages name a sheet as ``book.xlsx!Sheet``.
 - **Encodings.** UTF-8, with or without a byte-order mark; files that are not
   UTF-8 are read as Windows-1252 (older NHS England CSVs are).
 - **Front matter.** The header is the first of the first 40 lines that carries the
@@ -89,8 +97,12 @@ def _excel_rows(name: str, data: bytes, folder: str | None = None) -> list[Sourc
     """One :class:`Source` per sheet of an ``.xlsx`` workbook, each converted to CSV text.
 
     Cells are taken as stored values (``data_only``: the last value Excel computed for a
-    formula). Empty sheets give an empty text; the loaders skip sheets that carry no
-    header of their publication, and :func:`read_all` raises when none does.
+    formula). The used range stored in the file is ignored (some writers store a wrong
+    one) and rows are padded to the sheet's widest row, so a short row is never
+    mistaken for a truncated line. Empty sheets give an empty text; the loaders skip
+    sheets that carry no header of their publication, and :func:`read_all` raises
+    when none does. An unreadable file (truncated, or an ``.xls`` renamed) is a
+    DataError naming it.
     """
     try:
         import openpyxl
@@ -106,10 +118,20 @@ def _excel_rows(name: str, data: bytes, folder: str | None = None) -> list[Sourc
     out = []
     try:
         for ws in wb.worksheets:
+            ws.reset_dimensions()  # some writers store a wrong used range (e.g. A1:A1); read every cell
+            cells = []
+            for row in ws.iter_rows(values_only=True):
+                vals = [_excel_cell(v) for v in row]
+                while vals and not vals[-1].strip():
+                    vals.pop()
+                cells.append(vals)
+            while cells and not cells[-1]:
+                cells.pop()
+            width = max((len(r) for r in cells), default=0)
             buf = io.StringIO()
             w = csv.writer(buf, lineterminator="\n")
-            for row in ws.iter_rows(values_only=True):
-                w.writerow([_excel_cell(v) for v in row])
+            for vals in cells:
+                w.writerow(vals + [""] * (width - len(vals)))
             out.append(Source(f"{name}!{ws.title}", buf.getvalue().encode("utf-8"), folder, sheet=True,
                               workbook=name, sheet_name=ws.title))
     finally:
@@ -225,7 +247,9 @@ SIGNATURES: dict[str, Callable[[set[str]], bool]] = {
     "rtt": lambda c: {"rtt part type", "treatment function code"} <= c,
     "dm01": lambda c: {"diagnostic tests", "total wl"} <= c,
     "ae": lambda c: "org code" in c and any(re.match(r"^(number of )?a&e attendances type 1$", x) for x in c),
-    "cancer": lambda c: {"standard", "org code", "within standard"} <= c,
+    "cancer": lambda c: ({"standard", "org code", "within standard"} <= c
+                         or (any(re.match(r"^(ods code|org code|provider code|code)\b", x) for x in c)
+                             and any(re.match(r"^within \d+ days", x) for x in c))),
     "beds": lambda c: (any(x in c for x in ("org code", "code", "organisation code", "trust code"))
                        and ((any("occupied" in x for x in c) and any("available" in x for x in c))
                             or "general & acute" in c)),
@@ -501,7 +525,11 @@ def read_all(paths, kind: str, report: LoadReport) -> list[tuple[Source, list[li
     sources = collect_sources(paths)
     out = []
     kinds_in_folder: dict[str, tuple[str, str]] = {}
+    sheets: dict[str, list[str]] = {}   # workbook -> its sheet titles
+    used: set[str] = set()              # workbooks with at least one data sheet
     for src in sources:
+        if src.sheet:
+            sheets.setdefault(src.workbook, []).append(src.sheet_name)
         if src.sheet and not src.data.replace(b",", b"").strip():
             continue  # an empty sheet of a workbook
         rows, lines, enc = read_rows(src)
@@ -509,6 +537,8 @@ def read_all(paths, kind: str, report: LoadReport) -> list[tuple[Source, list[li
         if src.sheet and k is None:
             report.note(f"{src.name}: sheet skipped (no {KIND_NAMES[kind]} header)")
             continue
+        if src.sheet:
+            used.add(src.workbook)
         report.encodings[enc] += 1
         if src.folder is not None and k is not None:
             seen = kinds_in_folder.setdefault(src.folder, (k, src.name))
@@ -518,6 +548,11 @@ def read_all(paths, kind: str, report: LoadReport) -> list[tuple[Source, list[li
                                 f"its own folder and import each with its own kind")
         out.append((src, rows, lines))
         report.files.append(src.name)
+    for book, titles in sheets.items():
+        if book not in used:
+            raise DataError(f"{book}: no sheet of the workbook has a recognisable header (sheets: "
+                            f"{', '.join(repr(t) for t in titles)}); expected {KIND_NAMES[kind]} data: check "
+                            f"the workbook and the kind, or save the data sheet as CSV")
     return out
 
 
