@@ -190,16 +190,19 @@ def generate_frame(seed: int = SEED) -> tuple[pd.DataFrame, dict]:
         elif spec.scale == "pp":
             pct0 = (spec.base + unit_off + spec.trend * t + season + shape + a * post_c
                     + b * np.maximum(since_covid, 0))
-            if spec.metric == "rtt_18w_pct":
-                den = None  # filled from the waiting list below
+            if spec.metric == "rtt_18w_pct":  # the denominator is the waiting list itself
+                wl = next(f for f in frames if f.attrs["metric"] == "rtt_waiting_list")
+                den = wl.pivot(index="org_code", columns="period", values="value").loc[units["org_code"]].to_numpy()
             else:
                 vol = spec.denominator * (size if spec.metric != "critical_care_occupancy_pct" else size ** 0.5)
                 dshape = 1.0 + 0.04 * np.cos(2 * np.pi * (cal - 1) / 12.0)
                 if spec.metric == "ae_4h_pct":  # attendances collapsed in spring 2020
                     dshape = dshape * (1 - 0.45 * np.exp(-np.maximum(since_covid - 1, 0) / 2.5) * post_c)
                 den = np.round(vol * dshape * np.exp(rng.normal(0, 0.03, size=(U, n))))
-            frames_pct = (pct0, den)
             mean_cf, mean_fx = pct0, pct0 + effect
+            p = np.clip((mean_fx + noise) / 100.0, 0.01, 0.995)
+            num = rng.binomial(den.astype(np.int64), p).astype(float)
+            value = np.round(100.0 * num / den, 4)
         else:  # linear money
             base = spec.base * size + unit_off * size / 4
             covid_lin = size * (150.0 * post_c + 2.0 * np.maximum(since_covid, 0))
@@ -208,15 +211,6 @@ def generate_frame(seed: int = SEED) -> tuple[pd.DataFrame, dict]:
             value = np.round(mean_fx + noise * size, 1)
             num = den = np.full_like(value, np.nan)
 
-        if spec.scale == "pp":
-            pct0, den = frames_pct
-            if den is None:
-                wl = next(f for f in frames if f.attrs["metric"] == "rtt_waiting_list")
-                den = wl.pivot(index="org_code", columns="period", values="value").loc[units["org_code"]].to_numpy()
-            p = np.clip((mean_fx + noise) / 100.0, 0.01, 0.995)
-            num = rng.binomial(den.astype(np.int64), p).astype(float)
-            value = np.round(100.0 * num / den, 4)
-            expected_den = den
         frame = pd.DataFrame({
             "period": np.tile(labels, U),
             "org_code": np.repeat(units["org_code"].to_numpy(), n),
@@ -232,7 +226,7 @@ def generate_frame(seed: int = SEED) -> tuple[pd.DataFrame, dict]:
         # ---- truth at system level (expected values, noise-free) ----
         tr = units["treated"].to_numpy()
         if spec.scale == "pp":
-            w = expected_den[tr]
+            w = den[tr]
             sys_cf = (w * mean_cf[tr]).sum(0) / w.sum(0)
             sys_fx = (w * mean_fx[tr]).sum(0) / w.sum(0)
         else:
