@@ -137,13 +137,14 @@ def _read_any(path: Path) -> pd.DataFrame:
     raise DataError(f"{path}: unsupported file type {suffix!r} (expected .csv or .parquet)")
 
 
-def _to_numeric(df: pd.DataFrame, col: str, source: str, report: dict) -> pd.Series:
+def _to_numeric(df: pd.DataFrame, col: str, source: str) -> pd.Series:
+    """Numbers from a column; suppression marks become NaN, any other text is a DataError.
+
+    So after this, NaN means exactly "suppressed or blank in the source".
+    """
     s = df[col]
     if pd.api.types.is_numeric_dtype(s):
-        out = s.astype(float)
-        report["suppressed"][col] = int(out.isna().sum())
-        report.setdefault("_missing_masks", {})[col] = out.isna().to_numpy()
-        return out
+        return s.astype(float)
     text = s.astype(str).str.strip()
     missing = text.isin(SUPPRESSION_MARKS) | s.isna()
     cleaned = text.where(~missing, None).str.replace(",", "", regex=False)
@@ -153,8 +154,6 @@ def _to_numeric(df: pd.DataFrame, col: str, source: str, report: dict) -> pd.Ser
         i = int(np.flatnonzero(bad.to_numpy())[0])
         raise DataError(f"{source}: line {i + 2}, column {col}: {s.iloc[i]!r} is not a number "
                         f"(suppression marks *, - and blank cells are allowed and become missing)")
-    report["suppressed"][col] = int(missing.sum())
-    report.setdefault("_missing_masks", {})[col] = missing.to_numpy()
     return out.astype(float)
 
 
@@ -211,14 +210,15 @@ def validate_table(df: pd.DataFrame, source: str = "<in-memory table>") -> tuple
             raise DataError(f"{source}: line {i + 2}, column {col}: blank; every row needs {what}")
     out.loc[out["org_name"].isin(["", "nan", "None"]), "org_name"] = np.nan
     for col in NUMERIC_COLUMNS:
-        out[col] = _to_numeric(df, col, source, report) if col in df.columns else np.nan
+        out[col] = _to_numeric(df, col, source) if col in df.columns else np.nan
 
-    # Optional numerator/denominator cells count as suppressed only for metrics that use them.
-    masks = report.pop("_missing_masks", {})
+    # Missing cells counted per column; optional numerator/denominator cells count only
+    # for metrics that use them (a count metric has no numerator at all).
     uses = out.groupby("metric")[["numerator", "denominator"]].transform(lambda c: c.notna().any())
-    for col in ("numerator", "denominator"):
-        if col in masks:
-            report["suppressed"][col] = int((masks[col] & uses[col].to_numpy()).sum())
+    for col in NUMERIC_COLUMNS:
+        if col in df.columns:
+            miss = out[col].isna() if col == "value" else out[col].isna() & uses[col]
+            report["suppressed"][col] = int(miss.sum())
     # duplicates on (org, metric, period) after normalising period labels
     key = ["org_code", "metric", "period"]
     dup = out.duplicated(key, keep=False)
