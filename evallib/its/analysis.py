@@ -181,6 +181,8 @@ def analyse_single(params: Params, table) -> ITSResult:
     specs = interruption_specs(params, series)
     periods = series.periods
     y, num, den, observed, scale, offset = outcome_arrays(model, series, params.metric, table.source)
+    from evallib.data.checks import check_informative  # a constant series cannot inform a change
+    check_informative(observed, params.metric, table.source)
 
     des = D.build_design(periods, specs, seasonality=params.seasonality, exclude=params.exclude)
     warns += des.warnings
