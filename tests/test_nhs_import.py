@@ -103,7 +103,7 @@ def test_user_successor_table_overrides_and_chains(tmp_path, capsys):
     F.write_rtt(tmp_path / "jun.csv", "2026-06", CELLS)
     out = tmp_path / "m.csv"
     rc, text = _import(capsys, "rtt", tmp_path / "jun.csv", "--out", out, "--ods-map", table)
-    assert rc == 0 and "  ODS successors applied: RL4 -> RNA (4)" in text
+    assert rc == 0 and "    RL4 -> RNA (2027-01): 4 row(s), 2026-06" in text
     wl = load_table(out).for_metric("rtt_waiting_list")
     assert wl[["org_code", "value"]].values.tolist() == [["RNA", 17.0]]  # 13 + 4
 

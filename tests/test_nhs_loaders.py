@@ -58,7 +58,7 @@ def test_cancer_report_counts_drops_and_suppression(tmp_path):
     res = load("cancer", F.write_cancer(tmp_path / "cwt.csv", CANCER_ROWS))
     assert res.report.dropped == {
         "standard '2WW' (not one of 28-day FDS, 31-day Combined, 62-day Combined)": 1,
-        "rows covered by an 'TREATMENT MODALITY' subtotal (ALL ...) in the file, not added twice": 2,
+        "rows with CANCER TYPE ALL ... counting the same patients as rows already used, not added twice": 2,
     }
     assert res.report.missing == {"'*' (suppressed)": 1, "blank (not collected)": 1}  # WITHIN and BREACHES
 
@@ -94,8 +94,9 @@ def test_ae_trust_without_4h_figures_is_missing_not_zero(tmp_path):
     assert math.isnan(r.value) and math.isnan(r.numerator)
     assert _get(res.frame, "RBK", "ae_attendances", "2024-03").value == 80
     assert res.report.missing == {"blank (not collected)": 6}
-    assert (f"{tmp_path / 'Monthly-AE-March-2024.csv'}: 1 trust(s) report no 4-hour figures; "
-            f"their ae_4h_pct is missing") in res.report.notes
+    assert res.report.not_reported == {("RBK", "ae_4h_pct"): {
+        "name": "WALSALL HEALTHCARE NHS TRUST", "reason": "blank or '-' in the over-4-hours cells",
+        "periods": ["2024-03"]}}
 
 
 def test_ae_older_number_of_generation_and_total_row_check(tmp_path):

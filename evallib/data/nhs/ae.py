@@ -25,6 +25,21 @@ Edge cases:
 - A trust that reports no 4-hour figures (blank or ``-`` over-4-hour cells, as 12-14
   trusts a month did in 2021-2023) has a missing ``ae_4h_pct``, never 0% or 100%;
   its attendances are still reported.
+- **Field-test trusts.** From May 2019 fourteen trusts field-testing the new urgent
+  and emergency care standards (RC9, RD3, RDU, RFR, RGR, RGT, RHU, RK9, RNQ, RQM,
+  RVW, RX1, RXF, RYJ) publish their attendances but ``0`` in every over-4-hours cell.
+  Rule: a provider with attendances at a **type 1** (major) department and ``0`` in
+  every over-4-hours cell has not reported 4-hour figures: its ``ae_4h_pct`` is
+  missing (never 100%), its attendances are kept, and the report lists it by code,
+  name and months with the reason. The rule is limited to type 1 because 45-57 walk-in
+  centres, minor injury units and single-specialty type 2 units a month also have
+  ``0`` over 4 hours, and for them the zero is a real count: in the published files of
+  2019-12 to 2020-06 exactly the fourteen trusts above meet the rule every month,
+  and leaving them out gives England's December 2019 all-types figure as 79.81%
+  (counting their zeros gives 81.83%; leaving out every all-zero provider, 78.69%).
+- The ``TOTAL`` footer is checked against the sum of the providers for attendances
+  and for attendances over 4 hours (``report.checks``); the footer includes the
+  field-test trusts' zeros, so the comparison uses the cells as published.
 - Any blank addend leaves the sum missing (a blank is not a zero).
 """
 from __future__ import annotations
@@ -47,6 +62,7 @@ _ATT = re.compile(r"^(number of )?a&e attendances (type 1|type 2|other a&e depar
 _OVER = re.compile(r"^(number of )?attendances over 4hrs (type 1|type 2|other a&e department|other department|"
                    r"booked appointments type 1|booked appointments type 2|booked appointments other department)$")
 KEY_COLUMNS = "Period, Org Code, Org name, A&E attendances Type 1, Attendances over 4hrs Type 1"
+FIELD_TEST_REASON = "type 1 attendances but 0 in every over-4-hours cell (a field-test trust: no 4-hour figures)"
 
 
 def _layout(cols: list[str]) -> str:
@@ -92,17 +108,30 @@ def load_ae(paths, ods_map=None) -> LoadResult:
         num = pd.DataFrame({c: to_number(src, df, c, report) for c in att_cols + over_cols}, index=df.index)
         att = row_sum(num, att_cols)
         over = row_sum(num, over_cols)
-        no4h = num[over_cols].isna().any(axis=1) & att.notna()
-        if no4h.any():
-            report.note(f"{src.name}: {int(no4h.sum())} trust(s) report no 4-hour figures; their ae_4h_pct is missing")
-        if len(footer) == 1:
-            fnum = pd.DataFrame({c: to_number(src, footer, c, LoadReport("ae")) for c in att_cols}, index=footer.index)
-            published, ours = float(fnum.sum(axis=1).iloc[0]), float(num[att_cols].sum().sum())
-            if abs(published - ours) > 0.5:
-                report.note(f"{src.name}: the TOTAL row's attendances ({published:,.0f}) differ from the sum "
-                            f"of the providers ({ours:,.0f})")
         org = df[c_org].astype(str).str.strip().str.upper()
         name = df[c_name].astype(str).str.strip() if c_name else None
+        no4h = num[over_cols].isna().any(axis=1) & att.notna()
+        if no4h.any():
+            for i in no4h.index[no4h.to_numpy()]:
+                report.not_reporting(org[i], None if name is None else name[i], "ae_4h_pct", df.at[i, "period"],
+                                     "blank or '-' in the over-4-hours cells")
+        type1 = [c for c in att_cols if _ATT.match(norm(c)).group(2) == "type 1"]
+        field_test = (num[type1].sum(axis=1) > 0) & (num[over_cols] == 0).all(axis=1)
+        if field_test.any():
+            for i in field_test.index[field_test.to_numpy()]:
+                report.not_reporting(org[i], None if name is None else name[i], "ae_4h_pct", df.at[i, "period"],
+                                     FIELD_TEST_REASON)
+            over = over.mask(field_test)
+        if len(footer) == 1:
+            for what, cols, read in (("attendances", att_cols, num[att_cols]),
+                                     ("attendances over 4 hours", over_cols, num[over_cols])):
+                fnum = pd.DataFrame({c: to_number(src, footer, c, LoadReport("ae")) for c in cols},
+                                    index=footer.index)
+                published, ours = float(fnum.sum(axis=1).iloc[0]), float(read.sum().sum())
+                c = report.check(src.name, f"{what}: TOTAL row vs sum of the providers (all types)", published, ours)
+                if not c.ok:
+                    report.note(f"{src.name}: the TOTAL row's {what} ({published:,.0f}) differ from the sum "
+                                f"of the providers ({ours:,.0f})")
         base = pd.DataFrame({"period": df["period"], "org_code": org, "org_name": name})
         parts.append(pd.concat([
             base.assign(metric="ae_attendances", value=att, numerator=float("nan"), denominator=float("nan")),

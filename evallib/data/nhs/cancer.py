@@ -38,9 +38,29 @@ as could be checked, so a workbook with other names gives an "unknown header" er
 Edge cases:
 
 - Other standards (older or retired ones) are dropped and counted.
-- Where the extract carries its own subtotal rows (a value starting ``ALL``, such as
-  ``ALL CANCERS`` or ``ALL MODALITIES``), the subtotal is used and the rows it
-  covers are not added again; the count of such covered rows is reported.
+- **Subtotals: every patient is counted once.** A value starting ``ALL`` (``ALL
+  CANCERS``, ``ALL MODALITIES``) marks a subtotal over that dimension. The published
+  extract (October 2023 on) has *no* ``ALL CANCERS`` x ``ALL MODALITIES`` row: for
+  the 31-day and 62-day standards each STAGE/ROUTE is given twice, once by cancer
+  type (with ``ALL MODALITIES``) and once by treatment modality (with ``ALL
+  CANCERS``), so adding every row counts every patient twice. The rule, whatever
+  subtotals a file carries: rows are taken coarsest first (most ``ALL`` values),
+  ties broken in the order of ``DIMENSIONS`` (``CANCER TYPE`` = ``ALL CANCERS``
+  first: the by-modality rows are used and the by-cancer-type rows, which count
+  the same patients, are left out and used as the cross-check), and a row is used only if it shares no patients with a row
+  already used (two rows share patients when, in every dimension, their values are
+  equal or one of them is ``ALL``). So a complete subtotal replaces the rows it
+  covers, a partial one replaces only its own rows, and of two crossing subtotals
+  only one is used. The rows left out are counted in the report.
+- **Cross-check.** Every pair of subtotal patterns the file carries is compared
+  where both apply (the by-cancer and by-modality rows of each provider, standard and
+  route; a subtotal and the rows it covers); each comparison that disagrees is
+  reported, and one check per standard is recorded in ``report.checks`` (the sum
+  over providers and routes of the rows used against the same sum over the other
+  subtotal). The extract has no all-provider (England) row, so this is the check
+  that the counts are not doubled.
+- Counts may be halves (``94.5``): a patient shared between two providers is
+  counted half to each; they are kept as they are.
 - ``BREACHES`` (``AFTER nn DAYS`` in the older workbooks) is checked against
   ``TOTAL - WITHIN``; disagreements are reported, and TOTAL and WITHIN are used.
 - A blank or suppressed TOTAL or WITHIN STANDARD leaves that provider-month missing.
@@ -118,7 +138,7 @@ def load_cancer(paths, ods_map=None) -> LoadResult:
         df["org_code"] = df[c_org].astype(str).str.strip().str.upper()
         for d in dims:
             df[d] = df[d].astype(str).str.strip()
-        df = _drop_covered(df, dims, report)
+        df = _drop_covered(df, dims, report, src.name)
         df["_file"] = src.name
         df["org_name"] = None
         parts.append(df[["period", "org_code", "org_name", "metric", "total", "within", "_file"]])
@@ -135,18 +155,85 @@ def load_cancer(paths, ods_map=None) -> LoadResult:
     return finish(raw, report, ods_map)
 
 
-def _drop_covered(df: pd.DataFrame, dims: list[str], report: LoadReport) -> pd.DataFrame:
-    """Keep an ``ALL ...`` subtotal instead of the rows it covers, dimension by dimension."""
-    for d in dims:
-        is_all = df[d].str.upper().str.startswith("ALL")
-        if not is_all.any():
-            continue
-        others = ["period", "org_code", "metric"] + [x for x in dims if x != d]
-        has_all = is_all.groupby([df[k] for k in others]).transform("any")
-        covered = has_all & ~is_all
-        report.drop(f"rows covered by an '{d}' subtotal (ALL ...) in the file, not added twice", int(covered.sum()))
-        df = df[~covered]
-    return df
+def _is_all(values: pd.Series) -> pd.Series:
+    return values.str.upper().str.startswith("ALL")
+
+
+def _drop_covered(df: pd.DataFrame, dims: list[str], report: LoadReport, source: str = "") -> pd.DataFrame:
+    """Keep a set of rows that counts every patient once (see the module docstring, "Subtotals").
+
+    Rows are grouped by their *pattern* (the dimensions holding ``ALL``) and taken
+    coarsest pattern first; a row is dropped when it shares patients with a row of
+    a pattern already kept. Pairs of patterns are cross-checked where both apply.
+    """
+    keys = ["period", "org_code", "metric"]
+    if not dims:
+        return df
+    alls = pd.DataFrame({d: _is_all(df[d]) for d in dims}, index=df.index)
+    pattern = alls.apply(lambda r: tuple(d for d in dims if r[d]), axis=1) if len(df) else pd.Series(dtype=object)
+    if pattern.map(len).max() == 0:
+        return df
+    order = sorted(set(pattern), key=lambda p: (-len(p), [dims.index(d) for d in p]))
+    kept: list[tuple[tuple, pd.DataFrame]] = []
+    out = []
+    for p in order:
+        rows = df[pattern == p]
+        drop = pd.Series(False, index=rows.index)
+        for q, krows in kept:
+            on = keys + [d for d in dims if d not in p and d not in q]
+            hit = pd.MultiIndex.from_frame(rows[on]).isin(pd.MultiIndex.from_frame(krows[on].drop_duplicates()))
+            drop |= hit
+        if drop.any():
+            what = " and ".join(f"{d} ALL ..." for d in p) or "no ALL subtotal"
+            report.drop(f"rows with {what} counting the same patients as rows already used, not added twice",
+                        int(drop.sum()))
+        keep = rows[~drop]
+        if len(keep):
+            kept.append((p, keep))
+            out.append(keep)
+    _cross_check(df, pattern, order, dims, keys, report, source)
+    return pd.concat(out).sort_index() if out else df.iloc[:0]
+
+
+def _cross_check(df, pattern, order, dims, keys, report: LoadReport, source: str) -> None:
+    """Compare the totals of every pair of subtotal patterns where both apply."""
+    if len(order) < 2:
+        return
+    sums = {}
+    for p in order:
+        sums[p] = df[pattern == p]
+    n_cmp = n_bad = 0
+    first_bad = None
+    per_metric: dict[str, list[float]] = {}
+    for i, p in enumerate(order):
+        for q in order[i + 1:]:
+            on = keys + [d for d in dims if d not in p and d not in q]
+            a = sums[p].groupby(on)[["total", "within"]].sum()
+            b = sums[q].groupby(on)[["total", "within"]].sum()
+            j = a.join(b, how="inner", lsuffix="_a", rsuffix="_b")
+            if j.empty:
+                continue
+            bad = ((j["total_a"] - j["total_b"]).abs() > 1e-6) | ((j["within_a"] - j["within_b"]).abs() > 1e-6)
+            n_cmp += len(j)
+            n_bad += int(bad.sum())
+            if bad.any() and first_bad is None:
+                first_bad = (j.index[bad.to_numpy()][0], p, q)
+            if i == 0:  # the pattern used, against each other one
+                for m, g in j.groupby(level="metric"):
+                    t = per_metric.setdefault(m, [0.0, 0.0, 0.0, 0.0])
+                    t[0] += g["total_a"].sum(); t[1] += g["total_b"].sum()
+                    t[2] += g["within_a"].sum(); t[3] += g["within_b"].sum()
+    for m, (ta, tb, wa, wb) in sorted(per_metric.items()):
+        report.check(source, f"{m} denominator: rows used vs the file's other subtotal, all providers", tb, ta, 1e-6)
+        report.check(source, f"{m} numerator: rows used vs the file's other subtotal, all providers", wb, wa, 1e-6)
+    if n_bad:
+        where = ", ".join(str(x) for x in first_bad[0])
+        report.note(f"{source}: the file's subtotals disagree in {n_bad} of {n_cmp} comparison(s) (first: {where}, "
+                    f"{' x '.join(first_bad[1]) or 'no ALL'} against {' x '.join(first_bad[2]) or 'no ALL'}); "
+                    f"the rows used are the coarsest subtotals")
+    elif n_cmp:
+        report.note(f"{source}: the file's subtotals agree in all {n_cmp} comparison(s) (each provider, standard "
+                    f"and route counted once)")
 
 
 # --------------------------------------------------------------------------- older provider workbooks

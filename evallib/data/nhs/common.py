@@ -23,14 +23,22 @@ Edge cases, decided here once for every publication:
   publication's key columns; lines above it (titles, ``Period:`` notes, the two
   lines of pre-2017-10 RTT files) are skipped and the layout name records them.
 - **Numbers.** Thousands separators are removed. Empty cells and the suppression
-  marks ``*``, ``-``, ``..``, ``NA`` and ``N/A`` become missing values, are counted
-  in the report, and are never read as zero. Anything else that is not a number
+  marks ``*``, ``-``, ``..``, ``NA``, ``N/A`` and the GSS shorthand ``[c]``, ``[x]``,
+  ``[z]``, ``[u]``, ``[w]`` become missing values, are counted in the report, and are
+  never read as zero. Anything else that is not a number
   is a :class:`~evallib.exceptions.DataError` naming the file, line, column and value.
 - **Sums.** A sum (over commissioners, cancer types, A&E types) with a missing
   addend is missing: a blank is "not collected", and a total built from it would
   silently undercount.
 - **Truncation.** A data row with a different number of fields from the header is
   an error ("truncated or corrupt"), as is a zip that cannot be opened.
+- **Not reported.** A loader that recognises a provider which reports a count as a
+  placeholder (A&E field-test trusts: ``0`` in every over-4-hours cell) leaves the
+  metric missing and lists the provider, with the reason, in ``report.not_reported``.
+- **Published totals.** Where a file carries its own totals (A&E ``TOTAL`` footer,
+  KH03 England row, sitrep National rows, the cancer extract's two subtotals), the
+  loader compares them with what it read and records each comparison in
+  ``report.checks``; ``evallib import`` prints them.
 """
 from __future__ import annotations
 
@@ -55,7 +63,10 @@ logger = logging.getLogger(__name__)
 
 TIDY_COLUMNS = ["period", "org_code", "org_name", "metric", "value", "numerator", "denominator"]
 MISSING_MARKS = {"*": "'*' (suppressed)", "-": "'-' (not available)", "..": "'..' (not available)",
-                 "NA": "'NA'", "N/A": "'N/A'", "": "blank (not collected)"}
+                 "NA": "'NA'", "N/A": "'N/A'", "": "blank (not collected)",
+                 # the Government Statistical Service shorthand, used in publications from 2024
+                 "[c]": "'[c]' (confidential)", "[x]": "'[x]' (not available)", "[z]": "'[z]' (not applicable)",
+                 "[u]": "'[u]' (low reliability)", "[w]": "'[w]' (no data)"}
 HEADER_SEARCH_LINES = 40
 
 MONTHS = {m: i for i, m in enumerate(
@@ -252,7 +263,8 @@ SIGNATURES: dict[str, Callable[[set[str]], bool]] = {
                              and any(re.match(r"^within \d+ days", x) for x in c))),
     "beds": lambda c: (any(x in c for x in ("org code", "code", "organisation code", "trust code"))
                        and ((any("occupied" in x for x in c) and any("available" in x for x in c))
-                            or "general & acute" in c)),
+                            or "general & acute" in c
+                            or {"level", "metric", "value"} <= c)),   # the long format, 2024-25 on
 }
 KIND_NAMES = {"rtt": "RTT Full CSV", "dm01": "DM01 diagnostics", "ae": "A&E monthly",
               "cancer": "cancer waiting times provider extract", "beds": "beds (UEC sitrep / KH03)"}
@@ -448,6 +460,25 @@ def row_sum(frame: pd.DataFrame, cols: list[str]) -> pd.Series:
 
 # --------------------------------------------------------------------------- report
 @dataclass
+class Check:
+    """One comparison of what a loader read with a total the file publishes itself."""
+
+    source: str        # the file (or sheet)
+    what: str          # e.g. "attendances: TOTAL row vs sum of providers"
+    published: float
+    loaded: float
+    tolerance: float = 0.5
+
+    @property
+    def ok(self) -> bool:
+        return bool(abs(self.published - self.loaded) <= self.tolerance)
+
+    def as_dict(self) -> dict:
+        return {"source": self.source, "what": self.what, "published": self.published, "loaded": self.loaded,
+                "tolerance": self.tolerance, "ok": self.ok}
+
+
+@dataclass
 class LoadReport:
     """What a loader saw: for the one-screen report of ``evallib import``."""
 
@@ -459,10 +490,13 @@ class LoadReport:
     dropped: Counter = field(default_factory=Counter)       # reason -> rows
     notes: list[str] = field(default_factory=list)
     ods: Counter = field(default_factory=Counter)           # "OLD -> NEW" -> rows relabelled
+    ods_detail: dict = field(default_factory=dict)          # "OLD -> NEW" -> {periods, date, note}
     periods: list[str] = field(default_factory=list)
     providers: list[str] = field(default_factory=list)
     metrics: Counter = field(default_factory=Counter)       # metric -> rows
     missing_values: int = 0                                 # tidy rows whose value is missing
+    not_reported: dict = field(default_factory=dict)        # (code, metric) -> {name, reason, periods}
+    checks: list[Check] = field(default_factory=list)
 
     def drop(self, reason: str, n: int) -> None:
         if n:
@@ -472,15 +506,36 @@ class LoadReport:
         if text not in self.notes:
             self.notes.append(text)
 
+    def not_reporting(self, code: str, name: str | None, metric: str, period: str, reason: str) -> None:
+        """Record that ``code`` did not report ``metric`` in ``period`` (its value is left missing)."""
+        entry = self.not_reported.setdefault((code, metric), {"name": name or "", "reason": reason,
+                                                               "periods": []})
+        if name:
+            entry["name"] = name
+        if period not in entry["periods"]:
+            entry["periods"].append(period)
+            entry["periods"].sort()
+
+    def check(self, source: str, what: str, published: float, loaded: float, tolerance: float = 0.5) -> Check:
+        c = Check(source, what, float(published), float(loaded), float(tolerance))
+        self.checks.append(c)
+        if not c.ok:
+            logger.warning("%s: %s: the file says %s, the loader read %s", source, what, f"{published:,.6g}",
+                           f"{loaded:,.6g}")
+        return c
+
     def as_dict(self) -> dict:
         return {"kind": self.kind, "files": list(self.files), "layouts": dict(self.layouts),
                 "encodings": dict(self.encodings), "missing_cells": dict(self.missing),
                 "dropped": dict(self.dropped), "notes": list(self.notes), "ods": dict(self.ods),
+                "ods_detail": {k: dict(v) for k, v in self.ods_detail.items()},
                 "periods": list(self.periods), "providers": list(self.providers),
-                "metrics": dict(self.metrics), "missing_values": self.missing_values}
+                "metrics": dict(self.metrics), "missing_values": self.missing_values,
+                "not_reported": [{"org_code": c, "metric": m, **v} for (c, m), v in self.not_reported.items()],
+                "checks": [c.as_dict() for c in self.checks]}
 
     def lines(self, max_width: int = 120) -> list[str]:
-        """A one-screen summary (about 20 lines)."""
+        """A one-screen summary (about 20 lines, plus one per provider not reporting and per ODS mapping)."""
         def span(ps: list[str]) -> str:
             if not ps:
                 return "none"
@@ -499,11 +554,30 @@ class LoadReport:
                        + ", ".join(f"{k} {v}" for k, v in sorted(self.missing.items())))
         if self.missing_values:
             out.append(f"  tidy rows with a missing value: {self.missing_values}")
+        if self.not_reported:
+            by_reason: dict[tuple[str, str], list[str]] = {}
+            for (code, metric), v in sorted(self.not_reported.items()):
+                by_reason.setdefault((metric, v["reason"]), []).append(
+                    f"{code} {v['name']}".strip() + f": {span(v['periods'])}")
+            for (metric, reason), who in by_reason.items():
+                out.append(f"  not reported, so {metric} is left missing (never 0 or 100): {len(who)} provider(s)")
+                out.append(f"    why: {reason}")
+                out.extend(f"    {w}" for w in who)
         if self.dropped:
             out.append("  rows dropped:")
             out.extend(f"    {v:>8}  {k}" for k, v in sorted(self.dropped.items(), key=lambda kv: -kv[1]))
         if self.ods:
-            out.append("  ODS successors applied: " + ", ".join(f"{k} ({v})" for k, v in sorted(self.ods.items())))
+            out.append("  ODS successor codes mapped (old -> new, merger month: rows relabelled and summed, periods):")
+            for k, v in sorted(self.ods.items()):
+                d = self.ods_detail.get(k, {})
+                out.append(f"    {k}" + (f" ({d['date']})" if d.get("date") else "")
+                           + f": {v} row(s), {span(d.get('periods', []))}")
+        if self.checks:
+            bad = [c for c in self.checks if not c.ok]
+            out.append(f"  checked against the file's own totals: {len(self.checks) - len(bad)} of "
+                       f"{len(self.checks)} agree" + (" (see docs/real-data.md)" if not bad else ""))
+            for c in bad[:6]:
+                out.append(f"    DIFFERS {c.source}: {c.what}: file {c.published:,.6g}, read {c.loaded:,.6g}")
         for n in self.notes[:6]:
             out.append(f"  note: {n}")
         if len(self.notes) > 6:
@@ -630,12 +704,29 @@ def finish(raw: pd.DataFrame, report: LoadReport, ods_map=None) -> LoadResult:
     gone = pct & summed["value"].isna()
     summed.loc[gone, ["numerator", "denominator"]] = np.nan  # a missing percentage carries no half-counts
     summed["org_name"] = summed["org_code"].map(names)
+    _note_mapped_not_reported(summed, report)
     frame = summed[TIDY_COLUMNS].sort_values(["metric", "org_code", "period"], kind="stable").reset_index(drop=True)
     report.periods = sorted(frame["period"].unique())
     report.providers = sorted(frame["org_code"].unique())
     report.metrics = Counter(frame["metric"].value_counts().to_dict())
     report.missing_values = int(frame["value"].isna().sum())
     return LoadResult(frame, report)
+
+
+def _note_mapped_not_reported(summed: pd.DataFrame, report: LoadReport) -> None:
+    """Say when a successor's value is missing because a predecessor mapped into it did not report."""
+    succ = {k.split(" -> ")[0]: k.split(" -> ")[1] for k in report.ods_detail}
+    for (code, metric), v in sorted(report.not_reported.items()):
+        if code not in succ:
+            continue
+        new = succ[code]
+        hit = summed[(summed["org_code"] == new) & (summed["metric"] == metric)
+                     & summed["period"].isin(v["periods"]) & summed["value"].isna()]
+        if len(hit):
+            ps = sorted(hit["period"])
+            report.note(f"{new} {metric}: missing in {ps[0]}" + (f" to {ps[-1]}" if len(ps) > 1 else "")
+                        + f" because {code}, mapped to {new}, did not report it (a sum with a missing part "
+                        f"is missing)")
 
 
 def _latest_names(raw: pd.DataFrame, report: LoadReport) -> dict[str, str]:

@@ -17,9 +17,20 @@ The table is a small CSV, ``old_code,new_code,date,note``, that users edit:
 Edge cases: chains (A -> B -> C) resolve to the last code; a cycle is a DataError;
 lines starting with ``#`` are comments; ``date`` is the first month under the
 successor (``YYYY-MM`` or ``YYYY-MM-DD``) and is used only to report an old code
-still reporting on or after it. A code change with no merger (a new code for the
-same trust) is also a successor row. A *name* change with the same code (RXK in
-2022) needs no row: names are taken from each code's latest period.
+still reporting on or after it. That comparison is made on real periods, not on
+the text of the labels: a quarter (``2020-Q3``, July to September) or a year counts
+as "on or after" the merger only when it *starts* on or after the merger month
+(as text, ``"2020-Q3" >= "2020-10"`` would be true). A code change with no merger
+(a new code for the same trust) is also a successor row. A *name* change with the
+same code (RXK in 2022) needs no row: names are taken from each code's latest period.
+
+A trust *split* between several successors (Pennine Acute RW6 in 2021, North West
+Boroughs RTV in 2021) has no single successor and is not in the table: its series
+ends, and the successors' series carry on without it.
+
+The report (``report.ods`` and ``report.ods_detail``) says which codes were mapped,
+how many rows, over which periods, and the merger's note and date; ``evallib import``
+prints one line per mapping.
 """
 from __future__ import annotations
 
@@ -120,13 +131,34 @@ def apply_successors(raw: pd.DataFrame, ods_map, report) -> pd.DataFrame:
     if not mapping:
         return raw
     out = raw.copy()
+    starts = _period_starts(out["period"])
     for old, new in mapping.items():
         rows = out["org_code"] == old
-        report.ods[f"{old} -> {new}"] += int(rows.sum())
-        late = rows & (out["period"].astype(str) >= table[old].date)
+        key = f"{old} -> {new}"
+        report.ods[key] += int(rows.sum())
+        periods = sorted(set(out.loc[rows, "period"].astype(str)) | set(report.ods_detail.get(key, {})
+                                                                        .get("periods", [])))
+        report.ods_detail[key] = {"periods": periods, "date": table[old].date, "note": table[old].note}
+        merged = pd.Period(table[old].date, freq="M").start_time
+        late = rows & (starts >= merged)
         if late.any():
-            report.note(f"{old} still reports on or after {table[old].date}, when {table[old].new_code} "
-                        f"succeeded it; its rows are added to {new}")
+            first = sorted(out.loc[late, "period"].astype(str))[0]
+            report.note(f"{old} still reports in {first}, on or after {table[old].date} when "
+                        f"{table[old].new_code} succeeded it; its rows are added to {new}")
         out.loc[rows, "org_code"] = new
         out.loc[rows, "org_name"] = None  # names come from the successor's own rows
     return out
+
+
+def _period_starts(periods: pd.Series) -> pd.Series:
+    """The first day of each period label (``YYYY-MM``, ``YYYY-Qn``, ``YYYY``) as a Timestamp."""
+    from evallib.periods import parse_period
+
+    cache = {}
+    for lab in pd.unique(periods.astype(str)):
+        try:
+            cache[lab] = parse_period(lab).start_time
+        except ValueError:
+            raise DataError(f"ODS successors: period {lab!r} is not a period label (expected YYYY-MM, "
+                            f"YYYY-Qn or YYYY); this is a loader bug, please report it") from None
+    return periods.astype(str).map(cache)
