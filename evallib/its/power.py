@@ -24,7 +24,7 @@ period), two-sided at ``alpha``, with the estimator's own t test:
   procedure (VAR(1) prewhitening and the Newey–West 1994 bandwidth, per simulated
   series), an integer is a fixed lag;
 - ``prais-winsten``: iterated Prais–Winsten keeping the first observation, as
-  :func:`evallib.its.estimators.prais_winsten`.
+  :func:`evallib.stats.prais.prais_winsten` (the engine's own estimator, batched).
 
 **Why one simulation serves every effect size.** Every estimator here is, given its
 residuals, linear in y, and adding ``effect`` times a design column changes no
@@ -50,6 +50,7 @@ import pandas as pd
 
 from evallib.its.estimators import auto_hac_lags, nw_bandwidth, nw_bandwidth_weights
 from evallib.exceptions import DataError, ModelError, ParameterError
+from evallib.stats.prais import prais_winsten
 
 logger = logging.getLogger(__name__)
 
@@ -170,50 +171,11 @@ def _nw_auto_se(X: np.ndarray, U: np.ndarray, c: np.ndarray) -> np.ndarray:
 
 def _pw_stats(X: np.ndarray, E: np.ndarray, j: int, tol: float = 1e-8,
               max_iter: int = 100) -> tuple[np.ndarray, np.ndarray, float]:
-    """Iterated Prais–Winsten for every column of E at once (first observation kept).
-
-    The transformed cross-products are quadratics in rho built from fixed moments
-    (X0 = rows 0..n-2, X1 = rows 1..n-1), so each iteration costs O(S k^2) plus one
-    residual pass, never a per-series transformed design.
-    """
-    n, k = X.shape
-    x0 = X[0]
-    X1, X0 = X[1:], X[:-1]
-    A, C = X1.T @ X1, X0.T @ X0
-    Bs = X1.T @ X0
-    Bs = Bs + Bs.T
-    D0 = np.outer(x0, x0)
-    y1, y0 = E[1:], E[:-1]
-    a1, a0, b1, b0 = X1.T @ y1, X0.T @ y1, X1.T @ y0, X0.T @ y0        # (k, S)
-    s11, s10, s00 = np.sum(y1 * y1, 0), np.sum(y1 * y0, 0), np.sum(y0 * y0, 0)
-    e0 = E[0]
-
-    def moments(r):
-        c2 = 1.0 - r * r
-        XtX = c2[:, None, None] * D0[None] + A[None] - r[:, None, None] * Bs[None] + (r * r)[:, None, None] * C[None]
-        Xty = (c2 * e0)[None, :] * x0[:, None] + a1 - r[None, :] * (a0 + b1) + (r * r)[None, :] * b0   # (k, S)
-        yty = c2 * e0 * e0 + s11 - 2 * r * s10 + r * r * s00
-        return XtX, Xty.T, yty
-
-    B = np.linalg.lstsq(X, E, rcond=None)[0]          # (k, S) OLS start
-    rho = np.zeros(E.shape[1])
-    for _ in range(max_iter):
-        U = E - X @ B
-        num = np.sum(U[1:] * U[:-1], axis=0)
-        den = np.sum(U[:-1] * U[:-1], axis=0)
-        r_new = np.clip(np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0), -0.999999, 0.999999)
-        XtX, Xty, _ = moments(r_new)
-        B = np.linalg.solve(XtX, Xty[..., None])[..., 0].T
-        done = bool(np.all(np.abs(r_new - rho) < tol))
-        rho = r_new
-        if done:
-            break
-    XtX, Xty, yty = moments(rho)
-    beta = np.linalg.solve(XtX, Xty[..., None])[..., 0]                     # (S, k)
-    rss = yty - 2 * np.einsum("si,si->s", beta, Xty) + np.einsum("si,sij,sj->s", beta, XtX, beta)
-    s2 = np.clip(rss, 0.0, None) / (n - k)
-    inv_jj = np.linalg.inv(XtX)[:, j, j]
-    return beta[:, j], np.sqrt(s2 * inv_jj), float(n - k)
+    """Iterated Prais–Winsten for every column of E at once (first observation kept):
+    estimates and standard errors of term ``j``, and the residual df. The numerics are
+    :func:`evallib.stats.prais.prais_winsten` (batched over columns, each with its own rho)."""
+    pw = prais_winsten(X, E, tol=tol, max_iter=max_iter)
+    return pw.params[:, j], np.sqrt(np.clip(pw.cov[:, j, j], 0.0, None)), pw.df_resid
 
 
 @lru_cache(maxsize=64)
