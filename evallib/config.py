@@ -17,16 +17,18 @@ valid params document on its own.
 from __future__ import annotations
 
 import copy
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_validator,
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator,
                       model_validator)
 
 from evallib.exceptions import ParameterError
-from evallib.periods import format_period, normalise_label, parse_period, parse_range
+from evallib.inputs import decode_utf8, limit, read_input
+from evallib.periods import FREQ_NAMES, format_period, normalise_label, parse_period, parse_range
 
 Term = Literal["level", "slope"]
 Aggregate = Literal["sum", "mean", "ratio"]
@@ -39,6 +41,34 @@ MODELS: tuple[str, ...] = ModelName.__args__  # type: ignore[attr-defined]
 GLM_MODELS = ("poisson", "quasipoisson", "negbin", "binomial", "quasibinomial")
 _SEASONALITY = re.compile(r"^(none|month|fourier([1-6]))$")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+def _not_bool(v: Any) -> Any:
+    """Refuse YAML booleans where a number is expected (pydantic would read ``true`` as 1)."""
+    if isinstance(v, bool):
+        raise ValueError("a yes/no value is not a number (YAML reads true, false, yes, no, on and off "
+                         "as yes/no): write a number")
+    return v
+
+
+#: whole numbers and numbers that refuse ``true``/``false`` (every int and float key of the schema)
+Int = Annotated[int, BeforeValidator(_not_bool)]
+Float = Annotated[float, BeforeValidator(_not_bool), Field(allow_inf_nan=False)]
+
+
+def _code(v: Any) -> str:
+    """A unit code from YAML: strings and whole numbers; yes/no, empty and other values are refused."""
+    if isinstance(v, bool):
+        raise ValueError(f"{v} is a yes/no value, not a unit code (YAML reads unquoted ON, OFF, YES, NO, "
+                         f"Y and N as yes/no): put the code in quotes")
+    if isinstance(v, str):
+        if not v.strip():
+            raise ValueError("a unit code is blank")
+        return v.strip()
+    if isinstance(v, int):
+        return str(v)
+    raise ValueError(f"a unit code must be text, not {type(v).__name__ if v is not None else 'empty'}"
+                     + ("" if v is not None else " (a bare - or ~ in the list)"))
 
 
 def _period_label(v: Any) -> str:
@@ -59,7 +89,7 @@ class Interruption(_Strict):
     name: str = Field(description="identifier used in term names, e.g. collaborative")
     date: str = Field(description="first post-interruption period (it belongs to the post segment)")
     terms: list[Term] = Field(default_factory=lambda: ["level", "slope"])
-    transition: int = Field(default=0, ge=0, description="periods P..P+k-1 left out of the fit")
+    transition: Int = Field(default=0, ge=0, description="periods P..P+k-1 left out of the fit")
 
     @field_validator("name")
     @classmethod
@@ -89,7 +119,7 @@ class SyntheticOptions(_Strict):
     scale: Literal["auto", "none", "per_unit", "index"] = "auto"
     fit_before: str | None = None          # default: the collaborative's (last interruption's) date
     predictors: list[str] = Field(default_factory=list)   # extra metrics matched on their pre-period mean
-    predictor_weight: float = Field(default=1.0, gt=0)
+    predictor_weight: Float = Field(default=1.0, gt=0)
 
     @field_validator("fit_before", mode="before")
     @classmethod
@@ -113,15 +143,15 @@ class Params(_Strict):
     exclude: list[str] = Field(default_factory=list)
     seasonality: str = "fourier2"
     model: ModelName | None = None  # None: chosen from the data (see evallib.its.analysis)
-    hac_lags: Union[Literal["auto", "prewhite"], Annotated[int, Field(ge=0)]] = "auto"
-    alpha: float = Field(default=0.05, gt=0, lt=0.5)
-    horizons: list[Annotated[int, Field(ge=0)]] = Field(default_factory=lambda: [12, 24])
+    hac_lags: Union[Literal["auto", "prewhite"], Annotated[Int, Field(ge=0)]] = "auto"
+    alpha: Float = Field(default=0.05, gt=0, lt=0.5)
+    horizons: list[Annotated[Int, Field(ge=0)]] = Field(default_factory=lambda: [12, 24])
     # --- extensions to DESIGN.md §2 (documented in the README params reference) ---
-    arima_order: tuple[Annotated[int, Field(ge=0, le=3)], Literal[0], Annotated[int, Field(ge=0, le=3)]] = (1, 0, 0)
+    arima_order: tuple[Annotated[Int, Field(ge=0, le=3)], Literal[0], Annotated[Int, Field(ge=0, le=3)]] = (1, 0, 0)
     improvement: Direction | None = None  # default: from the metric catalogue
-    target: float | None = None           # SPC target in the metric's unit; default: national standard
+    target: Float | None = None           # SPC target in the metric's unit; default: national standard
     washout: str = "2020-03/2021-03"       # sensitivity analysis: periods left out
-    suppress_below: int = Field(default=5, ge=0)  # board pages suppress counts below this
+    suppress_below: Int = Field(default=5, ge=0)  # board pages suppress counts below this
     # controlled designs (evallib/its/controlled.py)
     controlled_method: Literal["stacked", "difference"] = "stacked"
     shared_interruptions: Union[Literal["auto", "none"], list[str]] = "auto"
@@ -135,6 +165,11 @@ class Params(_Strict):
     @classmethod
     def _periods_ok(cls, v: Any) -> str | None:
         return None if v is None else _period_label(v)
+
+    @field_validator("hac_lags", mode="before")
+    @classmethod
+    def _hac_lags_not_bool(cls, v: Any) -> Any:
+        return _not_bool(v)
 
     @field_validator("seasonality")
     @classmethod
@@ -174,7 +209,13 @@ class Params(_Strict):
     @classmethod
     def _codes_are_strings(cls, v: Any) -> Any:
         if isinstance(v, list):
-            return [str(x) for x in v]
+            out = []
+            for k, x in enumerate(v):
+                try:
+                    out.append(_code(x))
+                except ValueError as exc:
+                    raise ValueError(f"item [{k}]: {exc}") from None
+            return out
         return v
 
     @field_validator("horizons")
@@ -186,10 +227,14 @@ class Params(_Strict):
 
     @model_validator(mode="after")
     def _order_ok(self) -> "Params":
-        freqs = {parse_period(i.date).freqstr[0] for i in self.interruptions}
-        if len(freqs) > 1:
-            raise ValueError("interruption dates mix frequencies")
         dates = [parse_period(i.date) for i in self.interruptions]
+        freq = dates[0].freqstr[0]
+        for k, d in enumerate(dates):
+            if d.freqstr[0] != freq:
+                raise ValueError(f"interruption dates mix frequencies: interruptions[0].date {self.interruptions[0].date} "
+                                 f"is {FREQ_NAMES[freq]} but interruptions[{k}].date {self.interruptions[k].date} "
+                                 f"is {FREQ_NAMES[d.freqstr[0]]}; use one frequency, that of the data")
+        self._check_frequencies(freq)
         for k in range(1, len(dates)):
             if dates[k] < dates[k - 1]:
                 raise ValueError(
@@ -221,6 +266,23 @@ class Params(_Strict):
         if self.design in ("controlled", "synthetic") and self.comparators == "none":
             raise ValueError(f"design {self.design} needs comparators (all_other or a list of codes)")
         return self
+
+    def _check_frequencies(self, freq: str) -> None:
+        """Every period-valued key has the interruptions' frequency (else pandas cannot compare them)."""
+        example = {"M": "YYYY-MM", "Q": "YYYY-Qn", "Y": "YYYY"}[freq]
+        keys: list[tuple[str, str]] = [("start", self.start), ("end", self.end)]
+        keys += [(f"exclude[{k}]", x) for k, x in enumerate(self.exclude)]
+        if "washout" in self.model_fields_set:
+            keys.append(("washout", self.washout))
+        keys.append(("synthetic.fit_before", self.synthetic.fit_before))
+        for key, value in keys:
+            if value is None:
+                continue
+            for part in parse_range(value):
+                f = part.freqstr[0]
+                if f != freq:
+                    raise ValueError(f"{key} {value} is {FREQ_NAMES[f]} but the interruption dates are "
+                                     f"{FREQ_NAMES[freq]}: write {key} as {example}, like the interruption dates")
 
     # ---------------------------------------------------------------- helpers
     @property
@@ -305,25 +367,137 @@ def _validate(model, raw: dict, source: str, prefix: str = ""):
 
 def _resolve_paths(raw: dict, base: Path) -> dict:
     raw = dict(raw)
-    if "data" in raw and raw["data"] is not None:
+    if "data" in raw and isinstance(raw["data"], (str, Path)) and str(raw["data"]).strip():
         p = Path(str(raw["data"])).expanduser()
-        raw["data"] = p if p.is_absolute() else (base / p).resolve()
+        if not p.is_absolute():
+            try:
+                p = (base / p).resolve()
+            except (OSError, RuntimeError):  # a symlink loop: keep the plain path, the loader names it
+                p = Path(os.path.abspath(base / p))
+        raw["data"] = p
     return raw
 
 
-def read_yaml(path: str | Path) -> dict:
-    """Read a YAML mapping, turning every failure into a ParameterError naming the file."""
-    p = Path(path)
-    if not p.exists():
-        raise ParameterError(f"{p}: params file not found")
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _StrictLoader(_Loader):  # type: ignore[misc, valid-type]
+    """The safe YAML loader, refusing a key that appears twice in one mapping."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: dict = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    hash(key)
+                except TypeError:  # an unhashable key: PyYAML says so below
+                    continue
+                line = key_node.start_mark.line + 1
+                if key in seen:
+                    raise _DuplicateKey(key, seen[key], line)
+                seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key, first: int, line: int):
+        super().__init__(key, first, line)
+        self.key, self.first, self.line = key, first, line
+
+
+def _expanded_size(root, bound: int) -> int:
+    """Number of YAML nodes once every alias is expanded (stops counting past ``bound``).
+
+    Each distinct node is visited once (sizes are memoised), so a "billion laughs"
+    document is measured in time linear in its text. A recursive alias (a node that
+    contains itself) has no finite size: the result is -1.
+    """
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+    stack = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        nid = id(node)
+        if done:
+            children = _children(node)
+            sizes[nid] = min(bound + 1, 1 + sum(sizes[id(c)] for c in children))
+            active.discard(nid)
+            continue
+        if nid in sizes:
+            continue
+        if nid in active:
+            return -1
+        active.add(nid)
+        stack.append((node, True))
+        for c in _children(node):
+            if id(c) in active:
+                return -1
+            if id(c) not in sizes:
+                stack.append((c, False))
+    return sizes[id(root)]
+
+
+def _children(node) -> list:
+    if isinstance(node, yaml.MappingNode):
+        return [x for pair in node.value for x in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def parse_yaml(text: str, source: str):
+    """Parse YAML ``text`` safely; every failure is a ParameterError naming ``source`` and the line.
+
+    Refused: a key repeated in one mapping (YAML would silently keep the last), and a
+    document that expands (through aliases) to more than ``EVALLIB_MAX_YAML_NODES``
+    nodes (a "billion laughs" alias bomb would otherwise fill the memory).
+    """
+    bound = limit("EVALLIB_MAX_YAML_NODES")
+    loader = _StrictLoader(text)
     try:
-        doc = yaml.safe_load(p.read_text(encoding="utf-8-sig"))
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        n = _expanded_size(node, bound)
+        if n < 0:
+            raise ParameterError(f"{source}: the YAML has an alias (*name) inside the value it names, so the "
+                                 f"value would be infinite: remove that alias")
+        if n > bound:
+            raise ParameterError(f"{source}: the YAML expands to more than {bound:,} values through its aliases "
+                                 f"(*name references); a params file needs far fewer: remove the repeated "
+                                 f"aliases (set EVALLIB_MAX_YAML_NODES to raise the bound)")
+        return loader.construct_document(node)
+    except _DuplicateKey as dup:
+        raise ParameterError(f"{source}: line {dup.line}: key {dup.key!r} appears twice in one mapping (first at line "
+                             f"{dup.first}); YAML would keep only the last value: remove one") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
-        raise ParameterError(f"{p}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ParameterError(f"{source}: not valid YAML{where}: {problem}") from None
+    except RecursionError:
+        raise ParameterError(f"{source}: not valid YAML: nested too deeply for a params file") from None
+    finally:
+        loader.dispose()
+
+
+def read_yaml(path: str | Path) -> dict:
+    """Read a YAML mapping, turning every failure into a ParameterError naming the file.
+
+    The file must be a regular UTF-8 file of at most ``EVALLIB_MAX_PARAMS_BYTES`` (see
+    :mod:`evallib.inputs`); the YAML is parsed by :func:`parse_yaml`.
+    """
+    p = Path(path)
+    raw = read_input(p, what="params file", error=ParameterError, max_bytes=limit("EVALLIB_MAX_PARAMS_BYTES"),
+                     limit_name="EVALLIB_MAX_PARAMS_BYTES")
+    text = decode_utf8(raw, p, what="params file", error=ParameterError, resave="re-save the file as UTF-8")
+    doc = parse_yaml(text, str(p))
     if not isinstance(doc, dict):
-        raise ParameterError(f"{p}: expected a mapping of keys (title, data, metric, ...), found {type(doc).__name__}")
+        found = "nothing (the file is empty)" if doc is None else type(doc).__name__
+        raise ParameterError(f"{p}: expected a mapping of keys (title, data, metric, ...), found {found}")
     return doc
 
 

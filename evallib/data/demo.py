@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -286,10 +287,11 @@ def generate_frame(seed: int = SEED) -> tuple[pd.DataFrame, dict]:
 def generate(out_dir: str | Path = "data/demo", seed: int = SEED) -> dict[str, Path]:
     """Write metrics.csv, metrics.meta.json, truth.json and README.txt into ``out_dir``.
 
-    Deterministic: the same seed writes byte-identical files.
+    Deterministic: the same seed writes byte-identical files. ParameterError for a seed
+    that is not a whole number from 0 to 2**63 - 1, or an ``out_dir`` that is a file or
+    cannot be created.
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = _check_arguments(out_dir, seed)
     data, truth = generate_frame(seed)
     csv = data.to_csv(index=False, lineterminator="\n", float_format="%.10g")
     paths = {"metrics": out / "metrics.csv", "meta": out / "metrics.meta.json",
@@ -306,6 +308,25 @@ def generate(out_dir: str | Path = "data/demo", seed: int = SEED) -> dict[str, P
     atomic_write_bytes(paths["readme"], readme.encode())
     logger.info("wrote %d rows to %s", len(data), paths["metrics"])
     return paths
+
+
+def _check_arguments(out_dir: str | Path, seed) -> Path:
+    """The output folder (created), after checking ``seed`` and ``out_dir``; ParameterError otherwise."""
+    from evallib.exceptions import ParameterError
+    from evallib.inputs import os_error_message
+
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) <= 2**63 - 1:
+        raise ParameterError(f"--seed: value {seed!r}: the seed must be a whole number from 0 to "
+                             f"{2**63 - 1} (default {SEED})")
+    out = Path(out_dir)
+    if os.path.lexists(out) and not out.is_dir():
+        raise ParameterError(f"--out: {out} is a file, not a folder; demo-data writes a folder (metrics.csv, "
+                             f"metrics.meta.json, truth.json, README.txt): name a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ParameterError(f"--out: {os_error_message(exc, exc.filename or out, 'output folder')}") from None
+    return out
 
 
 def demo_data_command(args) -> int:

@@ -21,15 +21,28 @@ Edge cases, decided here once:
   period, so both in one file are a duplicate.
 - Gaps (months missing between a unit's first and last period) are *reported* in
   ``report["gaps"]``, never filled.
-- A file must be UTF-8 (a byte-order mark is fine) and comma-separated.
+- A file must be UTF-8 (a byte-order mark is fine) and comma-separated, a regular
+  file (not a folder, device or pipe) of at most ``EVALLIB_MAX_TABLE_BYTES`` (512 MiB)
+  and ``EVALLIB_MAX_TABLE_ROWS`` (5 million) rows; see :mod:`evallib.inputs`.
+- Numbers: a comma is read only as a thousands separator (``1,234.5``); any other
+  comma (``983,9``, a decimal comma) is an error, never a silent 9839. Values must be
+  finite: ``inf``, ``-Infinity`` and numbers beyond the range of a float (``1e309``)
+  are refused, and so is any magnitude above ``MAX_ABS_VALUE`` (1e15, larger than any
+  NHS measure; the sums of squares of the fit would overflow long before 1e300).
+- A header that names a column twice (two ``value`` columns) is refused: pandas would
+  keep the first and rename the second.
+- The ``<stem>.meta.json`` sidecar, when present, must be a JSON object whose
+  ``synthetic`` (if given) is ``true`` or ``false``.
 """
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import json
 import logging
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +51,7 @@ import numpy as np
 import pandas as pd
 
 from evallib.exceptions import DataError
+from evallib.inputs import MAX_META_BYTES, decode_utf8, limit, read_input
 from evallib.metrics import metric_info
 from evallib.periods import FREQ_NAMES, format_period, parse_period, period_freq
 
@@ -47,6 +61,13 @@ TIDY_COLUMNS = ["period", "org_code", "org_name", "metric", "value", "numerator"
 REQUIRED_COLUMNS = ["period", "org_code", "metric", "value"]
 NUMERIC_COLUMNS = ["value", "numerator", "denominator"]
 SUPPRESSION_MARKS = {"*", "-", "", "NA", "N/A", "..", "nan", "NaN", "null"}
+MAX_ABS_VALUE = 1e15
+#: a number with commas as thousands separators: 1,234 or -12,345,678.9
+_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$")
+_NOT_FOUND = ("data file not found (check `data:` in the params file; relative paths resolve "
+              "against the params file's folder)")
+_EXPECTED = (f"a CSV (or Parquet) tidy table whose header row names the columns "
+             f"{', '.join(REQUIRED_COLUMNS)} (numerator, denominator, org_name optional)")
 
 
 @dataclass
@@ -93,48 +114,94 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
-    raw = path.read_bytes()
+def _read_csv(path: Path, raw: bytes) -> pd.DataFrame:
+    """Parse the bytes of a CSV tidy table (already read, within the size bound)."""
     if not raw.strip() or not raw.lstrip(b"\xef\xbb\xbf").strip():
         raise DataError(f"{path}: the file is empty (expected a header row with "
                         f"{', '.join(REQUIRED_COLUMNS)} and one row per unit, metric and period)")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[:exc.start].count(b"\n") + 1
-        raise DataError(f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} on line {line}); "
-                        f"re-save the file as UTF-8 CSV (a byte-order mark is fine)") from None
+    text = decode_utf8(raw, path, what="data file", error=DataError,
+                       resave="re-save the file as UTF-8 CSV (a byte-order mark is fine)")
+    nul = text.find("\x00")
+    if nul >= 0:
+        line = text.count("\n", 0, nul) + 1
+        raise DataError(f"{path}: line {line} contains a NUL byte (0x00), which a text CSV never has: the file "
+                        f"is binary or corrupt; export the table again as UTF-8 CSV")
+    max_rows = limit("EVALLIB_MAX_TABLE_ROWS")
+    if text.count("\n") > max_rows + 1:
+        raise DataError(f"{path}: has more than {max_rows:,} rows, the bound for a tidy table (set "
+                        f"EVALLIB_MAX_TABLE_ROWS to raise it): check that it is the file you meant")
     first = text.splitlines()[0]
+    try:
+        header = next(csv.reader(io.StringIO(text)))
+    except (csv.Error, StopIteration):
+        header = first.split(",")
+    names = [h.strip() for h in header]
     if "," not in first:
         for sep, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "pipes")):
             if sep in first:
-                raise DataError(f"{path}: the header {first[:60]!r} is separated by {name}, not commas; "
+                looks = any(h.strip().strip('"') in TIDY_COLUMNS for h in first.split(sep))
+                shown = f"the header {first[:60]!r}" if looks else "the first line"
+                raise DataError(f"{path}: {shown} is separated by {name}, not commas; "
                                 f"save the file as comma-separated CSV")
+    if not any(n in TIDY_COLUMNS for n in names):
+        raise DataError(f"{path}: the first line is not a tidy-table header (it names none of the columns "
+                        f"{', '.join(REQUIRED_COLUMNS)}); expected {_EXPECTED}")
+    _check_unique_columns(names, path)
     try:
         df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True)
-    except pd.errors.ParserError as exc:
+    except (pd.errors.ParserError, csv.Error, ValueError) as exc:
         raise DataError(f"{path}: cannot be read as CSV ({' '.join(str(exc).split())})") from None
     if df.empty and len(df.columns) > 0:
         raise DataError(f"{path}: has a header but no data rows")
     return df
 
 
-def _read_any(path: Path) -> pd.DataFrame:
-    if not path.exists():
-        raise DataError(f"{path}: data file not found (check `data:` in the params file; "
-                        f"relative paths resolve against the params file's folder)")
+def _check_unique_columns(names, source) -> None:
+    """DataError when a (non-blank) column name appears twice in the header."""
+    seen: dict[str, int] = {}
+    for k, n in enumerate(names):
+        if not n:
+            continue
+        if n in seen:
+            raise DataError(f"{source}: the header names column {n!r} twice (columns {seen[n] + 1} and {k + 1}); "
+                            f"only one would be read: keep one and rename or delete the other")
+        seen[n] = k
+
+
+def _read_parquet(path: Path, raw: bytes) -> pd.DataFrame:
+    try:
+        import pyarrow.parquet as pq
+
+        n_rows = pq.ParquetFile(io.BytesIO(raw)).metadata.num_rows
+    except Exception as exc:  # pyarrow raises many types; re-raise as DataError with the cause
+        raise DataError(f"{path}: cannot be read as Parquet ({type(exc).__name__}: "
+                        f"{' '.join(str(exc).split())})") from None
+    max_rows = limit("EVALLIB_MAX_TABLE_ROWS")
+    if n_rows > max_rows:
+        raise DataError(f"{path}: has {n_rows:,} rows, more than the bound of {max_rows:,} for a tidy table (set "
+                        f"EVALLIB_MAX_TABLE_ROWS to raise it): check that it is the file you meant")
+    try:
+        df = pd.read_parquet(io.BytesIO(raw))
+    except Exception as exc:
+        raise DataError(f"{path}: cannot be read as Parquet ({type(exc).__name__}: "
+                        f"{' '.join(str(exc).split())})") from None
+    if df.empty:
+        raise DataError(f"{path}: the file is empty (no rows)")
+    return df
+
+
+def _read_any(path: Path) -> tuple[pd.DataFrame, bytes]:
+    """The raw frame and the file's bytes (hashed for provenance: the bytes that were parsed)."""
     suffix = path.suffix.lower()
+    if suffix not in (".parquet", ".pq", ".csv", ".txt", ""):
+        if os.path.lexists(path) or suffix in (".xlsx", ".xls", ".ods", ".json"):
+            raise DataError(f"{path}: unsupported file type {suffix!r} (expected .csv or .parquet)")
+        raise DataError(f"{path}: {_NOT_FOUND}")
+    raw = read_input(path, what="data file", error=DataError, max_bytes=limit("EVALLIB_MAX_TABLE_BYTES"),
+                     limit_name="EVALLIB_MAX_TABLE_BYTES", not_found=_NOT_FOUND)
     if suffix in (".parquet", ".pq"):
-        try:
-            df = pd.read_parquet(path)
-        except Exception as exc:  # pyarrow raises many types; re-raise as DataError with the cause
-            raise DataError(f"{path}: cannot be read as Parquet ({type(exc).__name__}: {exc})") from exc
-        if df.empty:
-            raise DataError(f"{path}: the file is empty (no rows)")
-        return df
-    if suffix in (".csv", ".txt", ""):
-        return _read_csv(path)
-    raise DataError(f"{path}: unsupported file type {suffix!r} (expected .csv or .parquet)")
+        return _read_parquet(path, raw), raw
+    return _read_csv(path, raw), raw
 
 
 def _to_numeric(df: pd.DataFrame, col: str, source: str) -> pd.Series:
@@ -143,18 +210,61 @@ def _to_numeric(df: pd.DataFrame, col: str, source: str) -> pd.Series:
     So after this, NaN means exactly "suppressed or blank in the source".
     """
     s = df[col]
+    if pd.api.types.is_bool_dtype(s):
+        raise DataError(f"{source}: column {col} holds true/false values, not numbers; write the numbers")
     if pd.api.types.is_numeric_dtype(s):
-        return s.astype(float)
+        out = s.astype(float)
+        _check_finite(out, s, col, source)
+        return out
     text = s.astype(str).str.strip()
     missing = text.isin(SUPPRESSION_MARKS) | s.isna()
+    has_comma = text.str.contains(",", regex=False) & ~missing
+    if has_comma.any():
+        odd = has_comma & ~text.str.match(_THOUSANDS)
+        if odd.any():
+            i = int(np.flatnonzero(odd.to_numpy())[0])
+            raise DataError(f"{source}: line {i + 2}, column {col}: {s.iloc[i]!r} has a comma that is not a "
+                            f"thousands separator (a decimal comma?); write numbers with a decimal point "
+                            f"({text.iloc[i].replace('.', '').replace(',', '.', 1)!r} if the comma is decimal) "
+                            f"and no other commas than thousands separators (1,234.5)")
     cleaned = text.where(~missing, None).str.replace(",", "", regex=False)
     out = pd.to_numeric(cleaned, errors="coerce")
     bad = out.isna() & ~missing
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
+        try:
+            overflow = not np.isfinite(float(cleaned.iloc[i]))
+        except (TypeError, ValueError):
+            overflow = False
+        if overflow:
+            _not_finite(s.iloc[i], i, col, source)
         raise DataError(f"{source}: line {i + 2}, column {col}: {s.iloc[i]!r} is not a number "
                         f"(suppression marks *, - and blank cells are allowed and become missing)")
-    return out.astype(float)
+    out = out.astype(float)
+    _check_finite(out, s, col, source)
+    return out
+
+
+def _not_finite(shown, i: int, col: str, source: str):
+    raise DataError(f"{source}: line {i + 2}, column {col}: {shown!r} is not a finite number (infinite, or "
+                    f"beyond the range of numbers); write the value, or leave the cell blank or * if it is "
+                    f"missing")
+
+
+def _check_finite(out: pd.Series, raw: pd.Series, col: str, source: str) -> None:
+    """DataError for the first infinite value, or one whose magnitude exceeds MAX_ABS_VALUE."""
+    v = out.to_numpy()
+    inf = np.isinf(v)
+    if inf.any():
+        i = int(np.flatnonzero(inf)[0])
+        _not_finite(raw.iloc[i], i, col, source)
+    with np.errstate(invalid="ignore"):
+        big = np.abs(v) > MAX_ABS_VALUE
+    if big.any():
+        i = int(np.flatnonzero(big)[0])
+        raise DataError(f"{source}: line {i + 2}, column {col}: {raw.iloc[i]!r} is too large (more than "
+                        f"1e15 in size, beyond any NHS measure); check the column and the units "
+                        f"(rescale to thousands or millions)")
 
 
 def validate_table(df: pd.DataFrame, source: str = "<in-memory table>") -> tuple[pd.DataFrame, dict]:
@@ -164,8 +274,12 @@ def validate_table(df: pd.DataFrame, source: str = "<in-memory table>") -> tuple
     """
     df = df.copy()
     df.columns = [str(c).strip().lstrip("\ufeff") for c in df.columns]
+    _check_unique_columns(list(df.columns), source)
     missing_cols = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing_cols:
+        if not any(c in TIDY_COLUMNS for c in df.columns):
+            raise DataError(f"{source}: no tidy-table columns (none of {', '.join(REQUIRED_COLUMNS)} is there); "
+                            f"expected {_EXPECTED}")
         found = ", ".join(df.columns[:12]) if len(df.columns) else "no columns"
         raise DataError(f"{source}: column {missing_cols[0]!r} is missing (found: {found}); the tidy table "
                         f"needs {', '.join(REQUIRED_COLUMNS)} (numerator, denominator, org_name optional)")
@@ -272,24 +386,51 @@ def validate_table(df: pd.DataFrame, source: str = "<in-memory table>") -> tuple
     return out, report
 
 
-def _read_meta(path: Path) -> dict:
-    meta = path.with_name(path.stem + ".meta.json")
-    if meta.exists():
-        try:
-            return json.loads(meta.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{meta}: not valid JSON ({exc}); delete it or fix it") from None
-    return {}
+def read_meta(path: str | Path) -> dict:
+    """The ``<stem>.meta.json`` sidecar of the table at ``path`` as a dict (``{}`` when absent).
+
+    DataError (naming the sidecar and the fix) when it is not a regular file, is larger
+    than 64 KiB, is not UTF-8 JSON, is not a JSON object, or has a ``synthetic`` that is
+    not ``true``/``false``.
+    """
+    p = Path(path)
+    meta = p.with_name(p.stem + ".meta.json")
+    if not os.path.lexists(meta):
+        return {}
+    raw = read_input(meta, what="metadata file", error=DataError, max_bytes=MAX_META_BYTES)
+    text = decode_utf8(raw, meta, what="metadata file", error=DataError, resave="re-save it as UTF-8 JSON")
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{meta}: not valid JSON ({exc}); delete it or fix it") from None
+    except RecursionError:
+        raise DataError(f"{meta}: not valid JSON (nested too deeply); delete it or fix it") from None
+    if not isinstance(doc, dict):
+        raise DataError(f"{meta}: expected a JSON object such as {{\"synthetic\": true}}, found a JSON "
+                        f"{_JSON_TYPES.get(type(doc), type(doc).__name__)}; delete it or fix it")
+    if "synthetic" in doc and not isinstance(doc["synthetic"], bool):
+        raise DataError(f"{meta}: \"synthetic\" is {json.dumps(doc['synthetic'])[:40]}; it must be true or false")
+    return doc
+
+
+_read_meta = read_meta
+_JSON_TYPES = {list: "array (a list)", str: "string", int: "number", float: "number", bool: "true/false",
+               type(None): "null"}
 
 
 def load_table(path: str | Path) -> TidyTable:
-    """Load a CSV or Parquet tidy table, validate it, and return a :class:`TidyTable`."""
+    """Load a CSV or Parquet tidy table, validate it, and return a :class:`TidyTable`.
+
+    The file is read once (bounded, see :mod:`evallib.inputs`); ``sha256`` is the hash of
+    exactly the bytes that were parsed.
+    """
     p = Path(path)
-    raw = _read_any(p)
+    raw, data = _read_any(p)
     frame, report = validate_table(raw, str(p))
-    meta = _read_meta(p)
+    meta = read_meta(p)
     return TidyTable(frame=frame, path=p.resolve(), freq=report["freq"],
-                     synthetic=bool(meta.get("synthetic", False)), sha256=file_sha256(p), report=report)
+                     synthetic=bool(meta.get("synthetic", False)), sha256=hashlib.sha256(data).hexdigest(),
+                     report=report)
 
 
 def as_table(data, source: str = "<in-memory table>") -> TidyTable:
@@ -317,8 +458,14 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 
 
 def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
-    """Write a tidy table atomically as CSV or Parquet (by suffix), columns in contract order."""
+    """Write a tidy table atomically as CSV or Parquet (by suffix), columns in contract order.
+
+    DataError for any other suffix (``out.xlsx`` would otherwise get CSV text).
+    """
     p = Path(path)
+    if p.suffix.lower() not in (".csv", ".parquet", ".pq"):
+        kind = f"a {p.suffix.lower()!r} file" if p.suffix else "a file without a suffix"
+        raise DataError(f"{p}: cannot write a tidy table as {kind}: name the file .csv or .parquet")
     cols = [c for c in TIDY_COLUMNS if c in frame.columns]
     f = frame[cols]
     if p.suffix.lower() in (".parquet", ".pq"):
