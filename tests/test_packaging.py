@@ -11,7 +11,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 # PyPI name -> conda-forge name where they differ
-CONDA_NAMES = {"pyyaml": "pyyaml", "jinja2": "jinja2"}
+CONDA_NAMES = {"pyyaml": "pyyaml", "jinja2": "jinja2", "typst": "typst-py"}
 
 
 def _pins_pyproject() -> dict[str, str]:
