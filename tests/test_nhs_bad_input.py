@@ -65,7 +65,7 @@ def test_non_numeric_band_value(tmp_path):
                        "Gt 05 To 06 Weeks SUM 1", "12a")
     assert line == 2
     assert _error("rtt", path) == (f"{path}: line 2, column 'Gt 05 To 06 Weeks SUM 1': '12a' is not a number "
-                                   f"(expected a count; blank, * and - are read as missing)")
+                                   f"(expected a count; blank, *, - and [x] are read as missing)")
 
 
 def test_zip_with_no_csv(tmp_path):

@@ -169,10 +169,10 @@ def _drop_covered(df: pd.DataFrame, dims: list[str], report: LoadReport, source:
     keys = ["period", "org_code", "metric"]
     if not dims:
         return df
-    alls = pd.DataFrame({d: _is_all(df[d]) for d in dims}, index=df.index)
-    pattern = alls.apply(lambda r: tuple(d for d in dims if r[d]), axis=1) if len(df) else pd.Series(dtype=object)
-    if pattern.map(len).max() == 0:
+    bits = sum(_is_all(df[d]).astype(int) * (1 << k) for k, d in enumerate(dims))
+    if not len(df) or not bits.any():
         return df
+    pattern = bits.map({b: tuple(d for k, d in enumerate(dims) if b >> k & 1) for b in pd.unique(bits)})
     order = sorted(set(pattern), key=lambda p: (-len(p), [dims.index(d) for d in p]))
     kept: list[tuple[tuple, pd.DataFrame]] = []
     out = []

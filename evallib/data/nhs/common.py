@@ -410,8 +410,12 @@ def parse_periods(source: Source, df: pd.DataFrame, col: str, fallback: str | No
 
 
 # --------------------------------------------------------------------------- numbers
-def to_number(source: Source, df: pd.DataFrame, col: str, report: "LoadReport") -> pd.Series:
+def to_number(source: Source, df: pd.DataFrame, col: str, report: "LoadReport",
+              where: pd.Series | None = None) -> pd.Series:
     """Numeric column; suppression marks and blanks become NaN and are counted in ``report``.
+
+    ``where`` (optional, indexed like ``df``) describes each row for the error message
+    (e.g. the organisation and metric of a long-format file).
 
     Fast path: the C converter handles plain numbers; only the cells it cannot read
     (blanks, marks, thousands separators, mistakes) are examined one by one.
@@ -436,8 +440,9 @@ def to_number(source: Source, df: pd.DataFrame, col: str, report: "LoadReport") 
         bad = fixed.isna()
         if bad.any():
             i = bad.index[bad.to_numpy()][0]
-            raise DataError(f"{source.name}: line {df.loc[i, '_line']}, column {col!r}: {raw.loc[i].strip()!r} is "
-                            f"not a number (expected a count; blank, * and - are read as missing)")
+            what = f" ({where.loc[i]})" if where is not None else ""
+            raise DataError(f"{source.name}: line {df.loc[i, '_line']}, column {col!r}{what}: {raw.loc[i].strip()!r} "
+                            f"is not a number (expected a count; blank, *, - and [x] are read as missing)")
         out.loc[fixed.index] = fixed.astype(float)
     return out
 
