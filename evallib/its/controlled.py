@@ -125,7 +125,7 @@ from evallib.periods import format_period
 logger = logging.getLogger(__name__)
 
 Z_PREFIX = "z:"
-METHODS = ("stacked", "difference")
+METHODS = ("stacked", "difference")  # "aligned" is evallib.its.aligned
 SCALES = ("auto", "none", "pre_mean")
 STACKED_MODELS = ("ols-hac", "prais-winsten") + est.COUNT_MODELS + est.BINOMIAL_MODELS
 DIFFERENCE_MODELS = est.LINEAR_MODELS
@@ -569,6 +569,8 @@ def fit_controlled(params, table, *, method: str | None = None, scale: str | Non
 
     params = as_params(params)
     table = as_table(table)
+    if method is None and params.controlled_method == "aligned":
+        method = "stacked"   # this fitter is the stacked/difference one; aligned is evallib.its.aligned
     method = _option(params, "controlled_method", method, METHODS, "stacked")
     scale = _option(params, "comparator_scale", scale, SCALES, "auto")
     cov = _option(params, "controlled_cov", cov, ("panel", "driscoll-kraay"), "panel")
@@ -866,6 +868,13 @@ def analyse_controlled(params, table, *, method: str | None = None, scale: str |
 
     params = as_params(params)
     table = as_table(table)
+    if (method or params.controlled_method) == "aligned":
+        from evallib.its.aligned import analyse_aligned
+
+        if scale is not None or shared is not None or cov is not None:
+            raise ParameterError("the aligned design takes no scale/shared/cov overrides (it has period effects "
+                                 "and placebo inference); use method='stacked' for them")
+        return analyse_aligned(params, table, model=model)
     from evallib.its.series import combine_units
 
     treated = combine_units(table, params.metric, params.units, params.aggregate, params.start, params.end)
