@@ -453,3 +453,184 @@ def write_old_cancer_xlsx(path: Path, period_label, t62: list[tuple], t31: list[
             62, "62 DAY WAIT FOR FIRST TREATMENT - BY CANCER", period_label,
             [(c, n, t, w) for c, n, t, w in t62 if isinstance(t, int)])
     return write_xlsx(path, sheets)
+
+
+# --------------------------------------------------------------------------- real-file layouts
+# The layouts below follow the files NHS England publishes, as kept in ../shared/data/nhs-raw
+# (read by tests/test_nhs_real_files.py); these writers build small files with the same quirks so
+# that the suite covers them without ../shared. Nothing here reads those files.
+
+# A&E, April 2020 to July 2020: the "A&E attendances ..." generation without booked appointments.
+AE_HEADER_2020 = [
+    "Period", "Org Code", "Parent Org", "Org name", "A&E attendances Type 1", "A&E attendances Type 2",
+    "A&E attendances Other A&E Department", "Attendances over 4hrs Type 1", "Attendances over 4hrs Type 2",
+    "Attendances over 4hrs Other Department", "Patients who have waited 4-12 hs from DTA to admission",
+    "Patients who have waited 12+ hrs from DTA to admission", "Emergency admissions via A&E - Type 1",
+    "Emergency admissions via A&E - Type 2", "Emergency admissions via A&E - Other A&E department",
+    "Other emergency admissions",
+]
+# the field-testing trusts of 2019-2020 (0 in every over-4-hours cell)
+FIELD_TEST_TRUSTS = ["RC9", "RD3", "RDU", "RFR", "RGR", "RGT", "RHU", "RK9", "RNQ", "RQM", "RVW", "RX1", "RXF",
+                     "RYJ"]
+
+
+def write_ae_real(path: Path, month: str, trusts: list[dict], generation: str = "number-of") -> Path:
+    """A monthly A&E CSV as published 2019-12 to 2020-06. trusts: {"code", "name", "att": [t1, t2, other],
+    "over": [t1, t2, other]}. ``generation`` "number-of" (to 2020-03: ``Number of ...`` header, footer
+    ``,,,Total``) or "2020" (from 2020-04: ``A&E attendances ...`` header, footer ``TOTAL`` in every
+    label cell). The footer holds the column sums of the cells as written (a field-test trust's zeros
+    included), as NHS England's does."""
+    header = AE_HEADER_OLD if generation == "number-of" else AE_HEADER_2020
+    period = month_name_label(month, "MSitAE", upper=True)
+    rows, tot = [], [0] * 12
+    for t in trusts:
+        body = list(t["att"]) + list(t["over"]) + [t.get("dta4", 5), 0, t.get("adm", 40), 0, 0, 9]
+        rows.append([period, t["code"], "NHS ENGLAND MIDLANDS", t["name"]] + body)
+        tot = [a + b for a, b in zip(tot, body)]
+    label = ["", "", "", "Total"] if generation == "number-of" else ["TOTAL"] * 4
+    rows.append(label + tot)
+    return _write(path, header, rows)
+
+
+CANCER_EXTRACT_HEADER = ["PERIOD", "YEAR", "MONTH", "STANDARD", "ORG CODE", "STAGE/ROUTE", "TREATMENT MODALITY",
+                         "CANCER TYPE", "TOTAL TREATED", "WITHIN STANDARD", "BREACHES"]
+
+
+def cancer_extract_rows(month: str, cells: list[tuple], fds: list[tuple] = ()) -> list[list]:
+    """Rows of the provider extract as published from October 2023: for the 31-day and 62-day
+    standards, NO 'ALL CANCERS' x 'ALL MODALITIES' row, but two subtotals of the same patients:
+    each cancer type with 'ALL MODALITIES' and 'ALL CANCERS' with each modality (one of each per
+    provider, standard and route). cells: (standard, org, route, modality, cancer, total, within),
+    the patient-level breakdown, which the file itself does not carry; halves allowed.
+    fds: (org, route, cancer, total, within) for the 28-day FDS (modality blank, no subtotals)."""
+    import datetime
+
+    y, m = int(month[:4]), int(month[5:7])
+    day = datetime.datetime(y, m, 1)
+    fy = f"{y if m >= 4 else y - 1}/{(y + 1 if m >= 4 else y) % 100:02d}"
+    mon = calendar.month_abbr[m].upper()
+    by_cancer: dict[tuple, list[float]] = {}
+    by_mod: dict[tuple, list[float]] = {}
+    for std, org, route, mod, cancer, tot, wi in cells:
+        for key, store in (((std, org, route, "ALL MODALITIES", cancer), by_cancer),
+                           ((std, org, route, mod, "ALL CANCERS"), by_mod)):
+            acc = store.setdefault(key, [0.0, 0.0])
+            acc[0] += tot
+            acc[1] += wi
+    out = []
+    for org, route, cancer, tot, wi in fds:
+        out.append([day, fy, mon, "28-day FDS", org, route, "", cancer, tot, wi, tot - wi])
+    for store in (by_cancer, by_mod):
+        for (std, org, route, mod, cancer), (tot, wi) in store.items():
+            out.append([day, fy, mon, std, org, route, mod, cancer, tot, wi, tot - wi])
+    return out
+
+
+def write_cancer_extract_xlsx(path: Path, rows: list[list]) -> Path:
+    """The extract workbook as published: a single sheet 'CWT CRS Provider Extract'."""
+    return write_xlsx(path, {"CWT CRS Provider Extract": [list(CANCER_EXTRACT_HEADER)] + rows})
+
+
+def kh03_real_sheet(year: str, period_end: str, period_text: str, trusts: list[tuple]) -> list[list]:
+    """Sheet 'NHS Trust by Sector' as published (Q2 2020-21): column A empty, a title block in
+    column B (Title:, Summary:, Period:, Source:, ... Contact:), a 'Provider Level Data' line, the
+    group row (Available / Occupied / % Occupied over the first column of each block), the header
+    ('Total ' with a trailing space), an empty spacer column between the blocks, an England row
+    without an org code (column sums; 0 in a spacer cell), an empty row, then the trusts.
+    trusts: (code, name, ga_avail, ga_occ); the other sectors are fixed; '-' where % is undefined."""
+    blocks = ["Total ", "General & Acute", "Learning Disabilities", "Maternity", "Mental Illness"]
+    rows = [[], [None, "Title:", "Average daily number of available and occupied beds open overnight by sector"],
+            [None, "Summary:", "KH03 is the collection of data to monitor available and occupied beds"],
+            [None], [None, "Period:", period_text], [None, "Source:", "NHS England: SDCS data collection - KH03"],
+            [None, "Basis:", "Provider"], [None, "Published:", "19th November 2020"], [None, "Revised:"],
+            [None, "Status:", "Public"], [None, "Contact:", "england.nhsdata@nhs.net"], [None],
+            [None, "Provider Level Data", None, None, len(trusts)]]
+    group = [None] * 6 + ["Available"] + [None] * 5 + ["Occupied"] + [None] * 5 + ["% Occupied"] + [None] * 4
+    rows.append(group)
+    rows.append([None, "Year", "Period End", "Region Code", "Org Code", "Org Name"] + blocks + [None] + blocks
+                + [None] + blocks)
+    body, tot_a, tot_o = [], [0.0] * 5, [0.0] * 5
+    for code, name, ga, go in trusts:
+        avail = [None, ga, 0, 12.5, 0]
+        occ = [None, go, 0, 7.25, 0]
+        avail[0] = sum(v for v in avail[1:] if isinstance(v, (int, float)))
+        occ[0] = sum(v for v in occ[1:] if isinstance(v, (int, float)))
+        pct = [(o / a if isinstance(a, (int, float)) and isinstance(o, (int, float)) and a else "-")
+               for a, o in zip(avail, occ)]
+        body.append([None, year, period_end, "Y60", code, name] + avail + [None] + occ + [None] + pct)
+        tot_a = [t + (v if isinstance(v, (int, float)) else 0) for t, v in zip(tot_a, avail)]
+        tot_o = [t + (v if isinstance(v, (int, float)) else 0) for t, v in zip(tot_o, occ)]
+    eng_pct = [o / a if a else "-" for a, o in zip(tot_a, tot_o)]
+    rows.append([None, year, period_end, None, None, "England"] + tot_a + [0] + tot_o + [None] + eng_pct)
+    rows.append([])
+    return rows + body + [[], []]
+
+
+def write_kh03_real_xlsx(path: Path, year: str, period_end: str, period_text: str, trusts: list[tuple]) -> Path:
+    """The KH03 workbook as published: 'NHS Trust by Sector', 'Region by Sector' (no org codes),
+    'Occupied by Specialty' (no beds columns) and 'Data Quality' sheets."""
+    region = [[], [None, "Title:", "Average daily number of available and occupied beds open overnight by sector"],
+              [None, "Area Team Level Data"],
+              [None] * 5 + ["Available"] + [None] * 5 + ["Occupied"],
+              [None, "Year", "Period End", "Region Code", "AT Name", "Total ", "General & Acute"] + [None] * 4
+              + ["Total ", "General & Acute"],
+              [None, year, period_end, "Y60", "MIDLANDS COMMISSIONING REGION", 100, 90] + [None] * 4 + [80, 70]]
+    specialty = [[], [None, "Title:", "Average daily number of occupied beds open overnight by Consultant Specialty"],
+                 [None, "Year", "Period End", "Region Code", "Org Code", "Org Name", "100 General Surgery"],
+                 [None, year, period_end, "Y60", trusts[0][0], trusts[0][1], 12.5]]
+    return write_xlsx(path, {"NHS Trust by Sector": kh03_real_sheet(year, period_end, period_text, trusts),
+                             "Region by Sector": region, "Occupied by Specialty": specialty,
+                             "Data Quality": [["Data Quality KH03"], [], ["This file includes all data submitted."]]})
+
+
+SITREP_LONG_HEADER = ["Period", "Level", "Region", "ICB", "Org Code", "Org Name", "Metric", "Type", "Value"]
+SITREP_LONG_METRICS = ["G&A beds available", "G&A core beds available", "G&A beds occupied", "G&A occupancy rate",
+                       "Adult G&A beds available", "Adult G&A beds occupied", "Adult critical care beds available",
+                       "Adult critical care beds occupied", "Adult critical care occupancy rate",
+                       "Number of G&A beds occupied by patients with a length of stay of - 7 or more days"]
+
+
+def write_sitrep_long(path: Path, month: str, providers: list[dict], national: bool = True,
+                      trailing_blank_rows: int = 3) -> Path:
+    """The long-format UEC sitrep CSV published from 2024-25 (UTF-8 with a byte-order mark).
+    providers: {"code", "name", "icb", "type" ('Type 1' or 'Other'), "ga": (avail, occ, rate),
+    "cc": (avail, occ, rate)} with values as published (whole beds; rates to 3 decimals, from the
+    unrounded averages, so they need not equal occ / avail); a value may be '-' or '[x]'. National,
+    Region and ICB rows are the sums over the providers ('All Type' and 'Type 1'); each metric block
+    is written for every level, in the published order (metric by metric). Blank rows end the file."""
+    y, m = int(month[:4]), int(month[5:7])
+    period = f"01/{m:02d}/{y}"
+
+    def num(v):
+        return v if isinstance(v, (int, float)) else 0
+
+    def value(p, metric):
+        ga_a, ga_o, ga_r = p["ga"]
+        cc_a, cc_o, cc_r = p["cc"]
+        return {"G&A beds available": ga_a, "G&A core beds available": ga_a, "G&A beds occupied": ga_o,
+                "G&A occupancy rate": ga_r, "Adult G&A beds available": num(ga_a) - 10,
+                "Adult G&A beds occupied": num(ga_o) - 5, "Adult critical care beds available": cc_a,
+                "Adult critical care beds occupied": cc_o, "Adult critical care occupancy rate": cc_r,
+                SITREP_LONG_METRICS[-1]: round(num(ga_o) * 0.4)}[metric]
+
+    rows = []
+    for metric in SITREP_LONG_METRICS:
+        rate = "rate" in metric
+        if national:
+            for typ in ("Type 1", "All Type"):
+                sel = [p for p in providers if typ == "All Type" or p["type"] == typ]
+                if rate:
+                    a = sum(num(value(p, metric.replace("occupancy rate", "beds available"))) for p in sel)
+                    o = sum(num(value(p, metric.replace("occupancy rate", "beds occupied"))) for p in sel)
+                    v = round(o / a, 3) if a else 0
+                else:
+                    v = sum(num(value(p, metric)) for p in sel)
+                rows.append([period, "National", "[z]", "[z]", "ENG", "England", metric, typ, v])
+                rows.append([period, "Region", "MIDLANDS", "[z]", "Y60", "Midlands", metric, typ, v])
+                rows.append([period, "ICB", "MIDLANDS", "NHS BLACK COUNTRY INTEGRATED CARE BOARD", "QUA",
+                             "NHS Black Country ICB", metric, typ, v])
+        for p in providers:
+            rows.append([period, "Provider", "MIDLANDS", p.get("icb", "NHS BLACK COUNTRY INTEGRATED CARE BOARD"),
+                         p["code"], p["name"], metric, p["type"], value(p, metric)])
+    rows += [[""] * 9] * trailing_blank_rows
+    return _write(path, SITREP_LONG_HEADER, rows, encoding="utf-8-sig")
