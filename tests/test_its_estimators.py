@@ -232,3 +232,182 @@ def test_ols_hac_prewhite_with_too_few_rows_to_prewhiten_falls_back_to_rule_of_t
     assert f.hac_lags_used == 2 and f.extra["hac_prewhite"] is False
     assert f.warnings == ["hac_lags prewhite: 20 observations are too few to prewhiten 10 scores (a VAR(1) needs at "
                           "least 21); used Newey-West with the rule-of-thumb lag 2 instead"]
+
+
+# --------------------------------------------------------------------------- evallib.stats.prais
+def loop_panel_prais(X, y, unit, tol=1e-8, max_iter=100):
+    """Panel Prais–Winsten written plainly: per-unit loops, explicit transform, lstsq."""
+    n, k = X.shape
+    units = list(dict.fromkeys(unit))
+    rows = {u: [i for i in range(n) if unit[i] == u] for u in units}
+
+    def transform(r):
+        Xs, ys = np.zeros_like(X), np.zeros_like(y)
+        for u in units:
+            idx = rows[u]
+            Xs[idx[0]], ys[idx[0]] = np.sqrt(1 - r * r) * X[idx[0]], np.sqrt(1 - r * r) * y[idx[0]]
+            for a, b in zip(idx[:-1], idx[1:]):
+                Xs[b], ys[b] = X[b] - r * X[a], y[b] - r * y[a]
+        return Xs, ys
+
+    b = np.linalg.lstsq(X, y, rcond=None)[0]
+    rho = 0.0
+    for _ in range(max_iter):
+        e = y - X @ b
+        num = sum(e[b_] * e[a] for u in units for a, b_ in zip(rows[u][:-1], rows[u][1:]))
+        den = sum(e[a] ** 2 for u in units for a in rows[u][:-1])
+        r_new = num / den
+        b = np.linalg.lstsq(*transform(r_new), rcond=None)[0]
+        if abs(r_new - rho) < tol:
+            rho = r_new
+            break
+        rho = r_new
+    Xs, ys = transform(rho)
+    b = np.linalg.lstsq(Xs, ys, rcond=None)[0]
+    u = ys - Xs @ b
+    return b, (u @ u) / (n - k) * np.linalg.inv(Xs.T @ Xs), rho, u
+
+
+def panel_data(seed=7):
+    """Three units of 40 months, AR(1) errors with rho 0.5, unit intercepts and a common ITS."""
+    X1, _ = its_data(n=40)
+    rng = np.random.default_rng(seed)
+    unit = np.repeat(["A", "B", "C"], 40)
+    X = np.column_stack([np.vstack([X1] * 3), unit == "B", unit == "C"]).astype(float)
+    e = np.zeros(120)
+    for i in range(120):
+        e[i] = (0.5 * e[i - 1] if i % 40 else 0.0) + rng.normal()      # each unit starts afresh
+    return X, X @ [10.0, 0.2, -3.0, 0.1, 2.0, -1.0] + e, unit
+
+
+def test_panel_prais_winsten_equals_a_plain_loop_over_units():
+    from evallib.stats.prais import prais_winsten
+
+    X, y, unit = panel_data()
+    f = prais_winsten(X, y, groups=unit)
+    b, cov, rho, u = loop_panel_prais(X, y, list(unit))
+    np.testing.assert_allclose(f.params, b, rtol=1e-9)
+    np.testing.assert_allclose(f.cov, cov, rtol=1e-8, atol=1e-12 * np.abs(cov).max())
+    np.testing.assert_allclose(f.resid, u, atol=1e-9)
+    assert f.rho == pytest.approx(rho, abs=1e-10) and 0.3 < f.rho < 0.7 and f.converged
+    assert f.df_resid == 120 - 6
+    # the unit boundaries matter: ignoring them (one series) gives another fit
+    assert abs(prais_winsten(X, y).params[2] - f.params[2]) > 1e-6
+
+
+def test_panel_prais_winsten_does_not_need_contiguous_units():
+    from evallib.stats.prais import prais_winsten
+
+    X, y, unit = panel_data()
+    order = np.lexsort((unit, np.tile(np.arange(40), 3)))          # period-major: A1 B1 C1 A2 ...
+    f = prais_winsten(X, y, groups=unit)
+    g = prais_winsten(X[order], y[order], groups=unit[order])
+    np.testing.assert_allclose(g.params, f.params, rtol=1e-9)
+    np.testing.assert_allclose(g.resid, f.resid[order], atol=1e-9)
+
+
+def test_prais_winsten_columns_are_fitted_separately_each_with_its_own_rho():
+    from evallib.stats.prais import prais_winsten
+
+    X, y, unit = panel_data()
+    Y = np.column_stack([y, y[::-1], np.sin(np.arange(120.0)) + X @ np.ones(6)])
+    many = prais_winsten(X, Y, groups=unit)
+    assert many.params.shape == (3, 6) and many.cov.shape == (3, 6, 6) and many.resid.shape == (120, 3)
+    for j in range(3):
+        one = prais_winsten(X, Y[:, j], groups=unit)
+        np.testing.assert_allclose(many.params[j], one.params, rtol=1e-9)
+        np.testing.assert_allclose(many.se[j], one.se, rtol=1e-9)
+        assert many.rho[j] == pytest.approx(one.rho, abs=1e-10)
+    assert len({round(float(r), 6) for r in many.rho}) == 3
+
+
+def test_prais_winsten_one_group_is_the_single_series_fit():
+    from evallib.stats.prais import prais_winsten
+
+    X, y = its_data(rho=0.6)
+    f = E.fit("prais-winsten", X, y)
+    g = prais_winsten(X, y, groups=np.zeros(len(y)))
+    np.testing.assert_allclose(g.params, f.params, rtol=1e-10)
+    np.testing.assert_allclose(g.cov, f.cov, rtol=1e-10)
+    assert g.rho == pytest.approx(f.extra["rho"], abs=1e-12) and g.iterations == f.extra["iterations"]
+
+
+def test_prais_winsten_groups_of_the_wrong_length_are_refused():
+    from evallib.stats.prais import prais_winsten
+
+    X, y = its_data()
+    with pytest.raises(ValueError, match=r"groups has shape \(59,\); expected one label per row \(60,\)"):
+        prais_winsten(X, y, groups=np.zeros(59))
+
+
+# --------------------------------------------------------------------------- evallib.stats.diagnostics
+def diag_series():
+    """OLS residuals of ITS designs with white, positively and negatively correlated errors."""
+    out = []
+    for rho, seed in [(0.0, 1), (0.6, 2), (-0.4, 3)]:
+        X, y = its_data(n=72, rho=rho, seed=seed)
+        out.append((X, y - X @ np.linalg.lstsq(X, y, rcond=None)[0]))
+    return out
+
+
+@pytest.mark.parametrize("case", [0, 1, 2])
+def test_statsmodels_diagnostics_equal_the_hand_written_ones(case):
+    from evallib.its import results as R
+    from evallib.stats import diagnostics as D
+
+    X, e = diag_series()[case]
+    assert D.durbin_watson(e) == pytest.approx(float(np.sum(np.diff(e) ** 2) / np.sum(e ** 2)), rel=1e-12)
+    np.testing.assert_allclose(D.acf(e, 12), R.acf(e, 12), rtol=1e-12, atol=1e-15)
+    lb, ref = D.ljung_box(e, 12), R.ljung_box(e, 12)
+    assert [r["lag"] for r in lb] == list(range(1, 13))
+    np.testing.assert_allclose([r["q"] for r in lb], [r["q"] for r in ref], rtol=1e-12)
+    np.testing.assert_allclose([r["p"] for r in lb], [r["p"] for r in ref], rtol=1e-10)
+    for lags in (1, 4, 12):
+        bg, rbg = D.breusch_godfrey(X, e, lags), R.breusch_godfrey(X, e, lags)
+        assert bg["lags"] == lags
+        assert bg["lm"] == pytest.approx(rbg["lm"], rel=1e-10) and bg["p"] == pytest.approx(rbg["p"], rel=1e-9)
+
+
+def test_diagnostics_detect_planted_autocorrelation():
+    from evallib.stats import diagnostics as D
+
+    (Xw, white), (X, pos), (Xn, neg) = diag_series()
+    assert D.durbin_watson(pos) < 1.2 < 1.8 < D.durbin_watson(white) < 2.2 < 2.8 < D.durbin_watson(neg)
+    assert D.ljung_box(pos, 6)[0]["p"] < 1e-3 and D.breusch_godfrey(X, pos, 1)["p"] < 1e-3
+    assert D.ljung_box(neg, 6)[0]["p"] < 1e-3 and D.breusch_godfrey(Xn, neg, 1)["p"] < 1e-3
+    assert D.ljung_box(white, 6)[-1]["p"] > 0.3 and D.breusch_godfrey(Xw, white, 1)["p"] > 0.3
+    assert D.acf(pos, 1)[0] > 0.4 and D.acf(neg, 1)[0] < -0.4
+
+
+def test_diagnostics_of_constant_residuals_match_the_hand_written_conventions():
+    from evallib.its import results as R
+    from evallib.stats import diagnostics as D
+
+    assert D.durbin_watson(np.zeros(10)) is None
+    assert list(D.acf(np.full(10, 2.0), 3)) == [0.0, 0.0, 0.0] == list(R.acf(np.full(10, 2.0), 3))
+    assert D.ljung_box(np.zeros(10), 2) == [{"lag": 1, "q": 0.0, "p": 1.0}, {"lag": 2, "q": 0.0, "p": 1.0}]
+
+
+# R 4.2.2, sandwich 3.0-2 (Debian r-cran-sandwich), on its_data() written out as y,t,level,slope:
+#   fit <- lm(y ~ t + level + slope, data = d)
+#   sqrt(diag(NeweyWest(fit, lag = L, adjust = TRUE, prewhite = FALSE)))   # printed with %.6f
+R_NEWEY_WEST_SE = {
+    0: [0.229482, 0.019811, 0.597370, 0.029401],
+    1: [0.231037, 0.022495, 0.663591, 0.033445],
+    3: [0.199584, 0.019588, 0.625299, 0.031940],
+    7: [0.141275, 0.011792, 0.561708, 0.028425],
+}
+
+
+@pytest.mark.parametrize("L", sorted(R_NEWEY_WEST_SE))
+def test_ols_hac_equals_r_sandwich_neweywest_and_statsmodels_use_correction_is_the_n_over_n_minus_k(L):
+    import statsmodels.api as sm
+
+    X, y = its_data()
+    f = E.fit("ols-hac", X, y, hac_lags=L)
+    np.testing.assert_allclose(f.se, R_NEWEY_WEST_SE[L], atol=6e-7)
+    np.testing.assert_allclose(E.ols_hac_batch(X, y[:, None], L)[1][0], f.cov, rtol=1e-10)
+    # statsmodels' use_correction=True is already the n/(n-k) factor: without it the SEs are
+    # sqrt((n-k)/n) times R's, and multiplying the corrected ones by n/(n-k) again would be wrong
+    plain = sm.OLS(y, X).fit(cov_type="HAC", cov_kwds={"maxlags": L, "use_correction": False})
+    np.testing.assert_allclose(plain.bse, f.se * np.sqrt(56 / 60), rtol=1e-10)
