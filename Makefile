@@ -35,8 +35,8 @@ demo: $(DEMO_DATA) ## build the demo board pack and print where it is
 test: $(STAMP) ## run the whole test suite
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile
 
-lab: $(DEMO_DATA) ## open JupyterLab on notebooks/ (demo data ready)
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+lab: $(DEMO_DATA) ## open JupyterLab on notebooks/ (demo data ready; adds --allow-root only when run as root)
+	$(BIN)/jupyter lab --notebook-dir=notebooks $$(test "$$(id -u)" = 0 && echo --allow-root)
 
 benchmarks: $(DEMO_DATA) ## run the speed benchmarks (prints ratios)
 	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

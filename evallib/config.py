@@ -41,6 +41,7 @@ MODELS: tuple[str, ...] = ModelName.__args__  # type: ignore[attr-defined]
 GLM_MODELS = ("poisson", "quasipoisson", "negbin", "binomial", "quasibinomial")
 _SEASONALITY = re.compile(r"^(none|month|fourier([1-6]))$")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_ID = re.compile(r"^[A-Za-z0-9_-]+$")   # analysis ids name output folders and files: plain names only
 
 
 def _not_bool(v: Any) -> Any:
@@ -158,7 +159,7 @@ class Params(_Strict):
     comparator_scale: Literal["auto", "none", "pre_mean"] = "auto"
     controlled_cov: Literal["panel", "driscoll-kraay"] = "panel"
     synthetic: SyntheticOptions = Field(default_factory=SyntheticOptions)
-    id: str | None = None                  # analysis id inside a pack (default: metric)
+    id: str | None = Field(default=None, pattern=_ID.pattern)  # analysis id inside a pack (default: metric)
     notebook: str | None = None            # notebook for `evallib run`/`batch` (default its_outcome)
 
     @field_validator("start", "end", mode="before")
@@ -555,8 +556,9 @@ def load_pack(path: str | Path) -> tuple[Pack, list[Params]]:
         merged.setdefault("notebook", pack.notebook)
         params = _validate(Params, _resolve_paths(merged, base), str(p), prefix=f"analyses[{k}]")
         aid = params.analysis_id
-        if not re.match(r"^[A-Za-z0-9_.-]+$", aid):
-            raise ParameterError(f"{p}: analyses[{k}].id: value {aid!r}: use letters, digits, _ . - only")
+        if not _ID.match(aid):
+            raise ParameterError(f"{p}: analyses[{k}].id: value {aid!r}: use letters, digits, _ and - only "
+                                 f"(the id names a folder of the pack)")
         if aid in seen:
             raise ParameterError(f"{p}: analyses[{k}].id: value {aid!r} is used twice: give each analysis a unique id")
         seen.add(aid)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,6 +22,7 @@ import nbformat
 import pytest
 
 from evallib import batch
+from evallib.batch import cache
 from evallib.cli import main as cli_main
 from evallib.exceptions import ParameterError
 
@@ -77,6 +79,20 @@ analyses:
     return folder / name
 
 
+@pytest.fixture(scope="module", autouse=True)
+def frozen_source(tmp_path_factory):
+    """A snapshot of evallib's source for the cache key (``cache.source_root``).
+
+    The cache key hashes every file under ``evallib/``; other work editing the tree
+    while these tests run would (rightly) turn expected cache hits into misses.
+    """
+    root = tmp_path_factory.mktemp("src") / "evallib"
+    shutil.copytree(cache.source_root(), root, ignore=shutil.ignore_patterns("__pycache__"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(cache, "source_root", lambda: root)
+        yield root
+
+
 OK2_BROKEN = ["{metric: m1, title: First}", "{metric: m2, title: Second}", "{metric: broken, title: Broken}"]
 
 
@@ -119,7 +135,8 @@ def test_manifest_records_inputs_hashes_outputs_and_durations(built):
     a = next(a for a in res.manifest["analyses"] if a["id"] == "m1")
     assert a["cache_hit"] is False and a["duration"] > 0
     assert set(a["inputs"]) == {"notebook", "notebook_sha256", "params_sha256", "data", "data_sha256",
-                                "evallib_version"}
+                                "evallib_version", "evallib_source_sha256"}
+    assert re.fullmatch(r"[0-9a-f]{64}", a["inputs"]["evallib_source_sha256"])
     assert a["inputs"]["data_sha256"] == batch.file_sha256(d / "data.csv")
     assert re.fullmatch(r"[0-9a-f]{64}", a["key"])
     assert "m1.html" in a["outputs"] and "results.json" in a["outputs"]
@@ -167,12 +184,13 @@ def test_changed_data_misses_the_cache(tmp_path):
 
 
 def test_cache_key_depends_on_every_input():
-    base = batch.cache_key("nb", {"a": 1}, "data", "0.1.0")
-    assert base == batch.cache_key("nb", {"a": 1}, "data", "0.1.0")
-    assert len({base, batch.cache_key("nb2", {"a": 1}, "data", "0.1.0"),
-                batch.cache_key("nb", {"a": 2}, "data", "0.1.0"),
-                batch.cache_key("nb", {"a": 1}, "data2", "0.1.0"),
-                batch.cache_key("nb", {"a": 1}, "data", "0.1.1")}) == 5
+    base = batch.cache_key("nb", {"a": 1}, "data", "0.1.0", "src")
+    assert base == batch.cache_key("nb", {"a": 1}, "data", "0.1.0", "src")
+    assert len({base, batch.cache_key("nb2", {"a": 1}, "data", "0.1.0", "src"),
+                batch.cache_key("nb", {"a": 2}, "data", "0.1.0", "src"),
+                batch.cache_key("nb", {"a": 1}, "data2", "0.1.0", "src"),
+                batch.cache_key("nb", {"a": 1}, "data", "0.1.1", "src"),
+                batch.cache_key("nb", {"a": 1}, "data", "0.1.0", "src2")}) == 6
 
 
 def test_all_cached_rebuild_starts_no_workers_and_reuses_the_index(tmp_path, monkeypatch):
@@ -195,7 +213,7 @@ def test_all_cached_rebuild_starts_no_workers_and_reuses_the_index(tmp_path, mon
     def no_executor(*a, **k):
         raise AssertionError("no executor should be made when everything is cached")
 
-    monkeypatch.setattr(batch, "make_executor", no_executor)
+    monkeypatch.setattr(batch.executors, "make_executor", no_executor)
     res = batch.build_pack(pack, out)
     assert res.exit_code == 0 and res.manifest["executor"] == "none (all cached)"
     assert res.manifest["analyses"][0]["cache_hit"] is True
@@ -296,7 +314,7 @@ def test_crash_between_publish_renames_restores_the_old_pack(tmp_path):
     old.mkdir()
     (old / "index.html").write_text("last good pack")
     (tmp_path / ".evallib-build-out-99999-abc").mkdir()         # the half-built new pack
-    batch._clean_stale(tmp_path, "out")
+    batch.clean_stale(tmp_path, "out")
     assert (tmp_path / "out" / "index.html").read_text() == "last good pack"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 

@@ -22,7 +22,7 @@ from evallib import batch
 
 CHROMIUM = next((p for p in ("/usr/bin/chromium", "/usr/bin/chromium-browser", shutil.which("chromium") or "")
                  if p and os.path.exists(p)), None)
-REPO = Path(batch.__file__).resolve().parents[1]
+REPO = Path(batch.__file__).resolve().parents[2]   # evallib/batch/__init__.py -> repository
 pytestmark = [pytest.mark.browser, pytest.mark.slow,
               pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium is not installed (apt-get install chromium)")]
 

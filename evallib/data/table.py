@@ -51,6 +51,7 @@ import numpy as np
 import pandas as pd
 
 from evallib.exceptions import DataError
+from evallib.fsutil import atomic_write_bytes  # the project's one atomic writer (also used by demo.py)
 from evallib.inputs import MAX_META_BYTES, decode_utf8, limit, read_input
 from evallib.metrics import metric_info
 from evallib.periods import FREQ_NAMES, format_period, parse_period, period_freq
@@ -441,20 +442,6 @@ def as_table(data, source: str = "<in-memory table>") -> TidyTable:
         frame, report = validate_table(data, source)
         return TidyTable(frame=frame, path=None, freq=report["freq"], report=report)
     return load_table(data)
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write to a temporary file in the same folder, then rename over ``path``."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
