@@ -582,7 +582,7 @@ class LoadReport:
             out.append(f"  checked against the file's own totals: {len(self.checks) - len(bad)} of "
                        f"{len(self.checks)} agree" + (" (see docs/real-data.md)" if not bad else ""))
             for c in bad[:6]:
-                out.append(f"    DIFFERS {c.source}: {c.what}: file {c.published:,.6g}, read {c.loaded:,.6g}")
+                out.append(f"    DIFFERS: {c.what}: file {c.published:,.6g}, read {c.loaded:,.6g} ({c.source})")
         for n in self.notes[:6]:
             out.append(f"  note: {n}")
         if len(self.notes) > 6:
