@@ -801,7 +801,10 @@ def _forest_svg(rows: list[dict], workdir: Path, synthetic: bool, primary: str, 
         when = f", at {horizon}" if horizon else ""
         fig, _ = forest_plot(rows, synthetic=synthetic,
                              xlabel=f"Change against expected without the {primary} (% of expected){when}")
-        fig.set_size_inches(7.2, max(2.6, 0.8 + 0.36 * len(rows)))
+        # the caption under the chart explains the colours; the legend would sit on the axis label
+        for ax in fig.axes:
+            if ax.get_legend() is not None:
+                ax.get_legend().remove()
         fig.tight_layout()
         buf = io.BytesIO()
         fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
