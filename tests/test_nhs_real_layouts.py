@@ -359,3 +359,14 @@ def test_rc1_into_rc9_from_april_2020(tmp_path):
     assert "    RC1 -> RC9 (2020-04): 2 row(s), 2020-03" in res.report.lines()
     assert res.report.ods_detail["RC1 -> RC9"]["note"].startswith("Bedford Hospital NHS Trust merged")
     assert ("RC9", "ae_4h_pct") in res.report.not_reported  # a field-test trust before and after
+
+
+def test_wide_sitrep_total_rows_with_codes_are_not_providers(tmp_path):
+    """England, region and ICB lines that carry a code (ENG, Y60, QUA) are totals: dropped, never summed."""
+    path = F.write_sitrep(tmp_path / "sitrep-nov.csv", "2024-11",
+                          [("ENG", "ENGLAND", 100000, 95000, 4000, 3300), ("Y60", "MIDLANDS", 19000, 18000, 800, 700),
+                           ("QUA", "NHS BLACK COUNTRY ICB", 2500, 2400, 90, 80), ("RNA", "DUDLEY", 600, 570, 30, 25),
+                           ("Y02572", "PARK COMMUNITY PRACTICE", 10, 5, 0, 0)])
+    res = load("beds", path)
+    assert set(res.frame.org_code) == {"RNA", "Y02572"}  # a 6-character Y code is an organisation
+    assert res.report.dropped == {"rows of England, region or ICB totals (code ENG, Ynn or Qxx), not providers": 3}

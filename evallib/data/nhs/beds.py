@@ -47,7 +47,10 @@ the other sheets are skipped, see :mod:`evallib.data.nhs.common`):
   the England row against the sum of the trusts (G&A available and occupied), and
   the file's G&A ``% Occupied`` against occupied / available for every trust.
 
-Edge cases: the header row moves between years (it is searched for; in a workbook
+Edge cases: rows whose code is England's (``ENG``), a region's (``Y56``-``Y63``) or an
+ICB's (``QE1``, ``QUA``, ...) are totals of the providers and are dropped and counted
+in every layout, so a trust-level sheet carrying them is never double counted; the
+header row moves between years (it is searched for; in a workbook
 the line numbers in messages and the layout name are sheet row numbers); an empty
 column A (as in the sitrep workbooks) is ignored; a ``Period:`` cell holding a date
 gives its month; ``-`` marks a
@@ -114,6 +117,16 @@ def load_beds(paths, ods_map=None) -> LoadResult:
     return finish(data, report, ods_map)
 
 
+_TOTAL_CODE = re.compile(r"^(ENG|Y\d\d|Q[A-Z0-9]{2})$")
+
+
+def _is_total_code(org: pd.Series) -> pd.Series:
+    """Codes of England (ENG), NHS England regions (Y56-Y63) and ICBs (QE1, QUA, ...): totals of the
+    providers, which a trust-level sheet may carry beside them. No NHS trust code has this form (trusts
+    start with R or T; the 5-character Y codes in A&E files are GP practices and are not matched)."""
+    return org.astype(str).str.upper().str.match(_TOTAL_CODE)
+
+
 def _long(period, org, name, pairs: dict[str, tuple[pd.Series, pd.Series]]) -> pd.DataFrame:
     base = pd.DataFrame({"period": period, "org_code": org, "org_name": name})
     return pd.concat([base.assign(metric=m, value=np.nan, numerator=occ, denominator=avail)
@@ -139,7 +152,9 @@ def _sitrep(src, rows, lines, h, report: LoadReport) -> pd.DataFrame:
     org = df[c_org].astype(str).str.strip().str.upper()
     blank = org.isin(["", "-"]) | org.str.contains(" ")  # region subtotal lines have no code
     report.drop("rows without an organisation code (subtotals, notes)", int(blank.sum()))
-    df, org = df[~blank].copy(), org[~blank]
+    total = ~blank & _is_total_code(org)
+    report.drop("rows of England, region or ICB totals (code ENG, Ynn or Qxx), not providers", int(total.sum()))
+    df, org = df[~blank & ~total].copy(), org[~blank & ~total]
     if c_period:
         period = parse_periods(src, df, c_period)
     else:
@@ -236,8 +251,10 @@ def _kh03(src, rows, lines, h, report: LoadReport) -> pd.DataFrame:
     blank = frame["org"].isin(["", "-", "NAN", "NONE"])
     england = blank & frame["name"].astype(str).str.strip().str.lower().eq("england") if "org name" in idx else None
     report.drop("rows without an organisation code (England and region totals, notes)", int(blank.sum()))
+    total = ~blank & _is_total_code(frame["org"])
+    report.drop("rows of England, region or ICB totals (code ENG, Ynn or Qxx), not providers", int(total.sum()))
     eng = frame[england] if england is not None else frame.iloc[:0]
-    frame = frame[~blank].reset_index(drop=True)
+    frame = frame[~blank & ~total].reset_index(drop=True)
     quarters = []
     for i, (y, e) in enumerate(zip(frame["year"], frame["end"])):
         m = month_label(f"{e} {str(y)[:4]}")
