@@ -370,3 +370,28 @@ def test_wide_sitrep_total_rows_with_codes_are_not_providers(tmp_path):
     res = load("beds", path)
     assert set(res.frame.org_code) == {"RNA", "Y02572"}  # a 6-character Y code is an organisation
     assert res.report.dropped == {"rows of England, region or ICB totals (code ENG, Ynn or Qxx), not providers": 3}
+
+
+def test_cancer_extract_unreadable_cell_names_sheet_row_and_column(tmp_path, capsys):
+    pytest.importorskip("openpyxl")
+    rows = F.cancer_extract_rows("2023-10", CELLS, FDS)
+    rows[3][9] = "12,5 "  # WITHIN STANDARD of the 4th data row (sheet row 5), a decimal comma
+    path = F.write_cancer_extract_xlsx(tmp_path / "cwt.xlsx", rows)
+    msg = (f"{path}!CWT CRS Provider Extract: line 5, column 'WITHIN STANDARD': '12,5' is not a number (expected "
+           f"a count; blank, *, - and [x] are read as missing)")
+    assert _error("cancer", path) == msg
+    out = tmp_path / "m.csv"
+    assert main(["import", "cancer", str(path), "--out", str(out)]) == 2 and not out.exists()
+    assert capsys.readouterr().err.strip() == f"evallib import: error: {msg}"
+
+
+def test_thousands_separator_is_read_but_a_decimal_comma_is_an_error(tmp_path):
+    path = F.write_ae_real(tmp_path / "ae.csv", "2019-12", AE_MONTH[:1])
+    F.edit_cell(path, {"Org Code": "RNA"}, "Number of A&E attendances Type 1", "1,100")
+    F.edit_cell(path, {"Org name": "Total"}, "Number of A&E attendances Type 1", "1,100")
+    res = load("ae", path)
+    assert _get(res.frame, "RNA", "ae_attendances", "2019-12").value == 1150
+    assert all(c.ok for c in res.report.checks)
+    line = F.edit_cell(path, {"Org Code": "RNA"}, "Number of A&E attendances Type 1", "110,0")
+    assert _error("ae", path) == (f"{path}: line {line}, column 'Number of A&E attendances Type 1': '110,0' is not "
+                                  f"a number (expected a count; blank, *, - and [x] are read as missing)")

@@ -22,7 +22,8 @@ Edge cases, decided here once for every publication:
 - **Front matter.** The header is the first of the first 40 lines that carries the
   publication's key columns; lines above it (titles, ``Period:`` notes, the two
   lines of pre-2017-10 RTT files) are skipped and the layout name records them.
-- **Numbers.** Thousands separators are removed. Empty cells and the suppression
+- **Numbers.** Thousands separators (``1,234``, commas between groups of three
+  digits) are removed; any other comma (``12,5``) is an error, not a number. Empty cells and the suppression
   marks ``*``, ``-``, ``..``, ``NA``, ``N/A`` and the GSS shorthand ``[c]``, ``[x]``,
   ``[z]``, ``[u]``, ``[w]`` become missing values, are counted in the report, and are
   never read as zero. Anything else that is not a number
@@ -436,7 +437,10 @@ def to_number(source: Source, df: pd.DataFrame, col: str, report: "LoadReport",
         report.missing[MISSING_MARKS[mark]] += int(n)
     rest = text[~marks]
     if len(rest):
-        fixed = pd.to_numeric(rest.str.replace(",", "", regex=False), errors="coerce")
+        # a comma is a thousands separator only between groups of three digits: "12,5" (a decimal
+        # comma) is not silently read as 125
+        grouped = rest.str.match(r"^-?\d{1,3}(,\d{3})+(\.\d+)?$")
+        fixed = pd.to_numeric(rest.where(~grouped, rest.str.replace(",", "", regex=False)), errors="coerce")
         bad = fixed.isna()
         if bad.any():
             i = bad.index[bad.to_numpy()][0]
@@ -580,7 +584,7 @@ class LoadReport:
         if self.checks:
             bad = [c for c in self.checks if not c.ok]
             out.append(f"  checked against the file's own totals: {len(self.checks) - len(bad)} of "
-                       f"{len(self.checks)} agree" + (" (see docs/real-data.md)" if not bad else ""))
+                       f"{len(self.checks)} agree" + (" (what each check is: docs/real-data.md)" if bad else ""))
             for c in bad[:6]:
                 out.append(f"    DIFFERS: {c.what}: file {c.published:,.6g}, read {c.loaded:,.6g} ({c.source})")
         for n in self.notes[:6]:
