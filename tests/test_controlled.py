@@ -43,7 +43,8 @@ def prop99_csv(tmp_path_factory) -> Path:
 def _prop99_params(path, **extra) -> dict:
     p = {"data": str(path), "metric": "cigsale", "units": ["California"], "comparators": "all_other",
          "design": "controlled", "interruptions": [{"name": "prop99", "date": "1989"}],
-         "seasonality": "none", "model": "ols-hac", "hac_lags": 1, "horizons": [0, 5, 11]}
+         "seasonality": "none", "model": "ols-hac", "hac_lags": 1, "horizons": [0, 5, 11],
+         "controlled_method": "stacked"}  # the Stata itsa references are the stacked (Linden) model
     p.update(extra)
     return p
 
@@ -265,7 +266,7 @@ def _sim_panel(seed: int, *, kind: str = "linear", n_comp: int = 25, treated_uni
 def _sim_params(**extra) -> dict:
     p = {"data": "unused.csv", "metric": "m", "units": ["T0"], "comparators": "all_other", "design": "controlled",
          "interruptions": [{"name": "covid", "date": "2020-03"}, {"name": "collaborative", "date": "2020-09"}],
-         "horizons": [0, 12]}
+         "horizons": [0, 12], "controlled_method": "stacked"}
     p.update(extra)
     return p
 

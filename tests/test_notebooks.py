@@ -78,7 +78,7 @@ def demo(tmp_path_factory):
 data: {paths['metrics']}
 metric: rtt_waiting_list
 units: [RNA, RL4, RXK, RBK]
-comparators: [ZZ001, ZZ002, ZZ003, ZZ004, ZZ005, ZZ006]
+comparators: [ZZ001, ZZ002, ZZ003, ZZ004, ZZ005, ZZ006, ZZ007, ZZ008, ZZ009, ZZ010, ZZ011, ZZ012]
 start: 2018-04
 end: 2023-03
 interruptions:

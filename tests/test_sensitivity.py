@@ -106,7 +106,8 @@ def test_controlled_primary_is_compared_with_single_group_and_synthetic():
 
     if not hasattr(controlled, "analyse_controlled"):
         pytest.skip("evallib.its.controlled.analyse_controlled is not available yet")
-    res = SE.sensitivity(params(comparators="all_other", design="controlled"), panel(), placebo=False)
+    res = SE.sensitivity(params(comparators="all_other", design="controlled", controlled_method="stacked"), panel(),
+                         placebo=False)
     designs = res.table.loc[res.table["group"] == "design", "specification"].tolist()
     assert designs == ["design single", "design synthetic"]
     prim = res.table.iloc[0]

@@ -79,7 +79,9 @@ MIN_PRE = 6                # fitted pre-formation periods needed
 MIN_SHIFT = 3              # fitted periods after an absorbed interruption to estimate its own level shift
 #: thresholds of the scorecard checks (documented in the README)
 PRE_FIT_MAX = 1.0          # pre-formation RMSPE / SD of the series: the fit must beat a flat line
-FIT_RANK_MIN_P = 0.05      # the treated pre-fit must not be worse than 95% of placebo systems
+FIT_RANK_MIN_P = 0.01      # the treated pre-fit must not be worse than 99% of placebo systems
+PRE_TREND_MIN_P = 0.01     # joint pre-formation test: a guard fires on strong evidence only (several
+                           # guards run on every analysis; at 0.05 each, a fifth of null analyses lose a verdict)
 ACF_MAX = 0.8              # lag-1 autocorrelation of the aligned pre-formation gaps
 NEAR_ZERO_MIN_COUNT = 200  # log scale: events before formation needed for a stable share
 
@@ -138,7 +140,8 @@ def eligible_comparators(params, table, labels: Sequence[str], pre: np.ndarray, 
     dropped: dict[str, str] = {}
     types = unit_types()
     want = {unit_type(u, types) for u in params.units}
-    if not named and params.comparator_types == "auto":
+    typed = not named and params.comparator_types == "auto" and any(unit_type(c, types) in want for c in pool)
+    if typed:
         for c in pool:
             t = unit_type(c, types)
             if t not in want:
@@ -174,7 +177,7 @@ def eligible_comparators(params, table, labels: Sequence[str], pre: np.ndarray, 
     kept = [c for c in pool if c not in dropped]
     rule = ("named in the params" if named else
             f"{'all other units' if comps == 'all_other' else 'matched units'} of type "
-            f"{' or '.join(sorted(want)) if params.comparator_types == 'auto' else 'any'} with a complete series "
+            f"{' or '.join(sorted(want)) if typed else 'any'} with a complete series "
             f"and a pre-formation volume of at least {params.aligned.min_volume:g} of the treated units' average")
     return Comparators(kept=kept, dropped=dropped, rule=rule)
 
@@ -293,6 +296,15 @@ def fit_aligned(params, table, *, model: str | None = None, treated: Series | No
     comp = eligible_comparators(params, table, labels, pre_all & in_fit, need_ratio=need_ratio, need_den=need_den,
                                 treated=treated)
     codes = list(comparators_override) if comparators_override is not None else list(comp.kept)
+    if comp.dropped and comparators_override is None:
+        warns.append(f"{len(comp.dropped)} comparator(s) dropped by the eligibility rule ({_reasons(comp.dropped)}); "
+                     f"{len(comp.kept)} kept")
+    nz = near_zero_pre_period(value, pre_all & in_fit, post)
+    if nz:
+        warns.append(f"{nz}: the aligned design compares it with the comparators on the {scale} scale; "
+                     + ("its share of the comparators' total is set mostly by the months just before formation, "
+                        "so read the scorecard's pre_volume check" if scale == "log" else
+                        "the alignment uses the rate per denominator, which the data support"))
     panel = unit_panel(table, params.metric, codes, labels[0], labels[-1]) if codes else None
     if panel is None:
         raise ModelError(f"no eligible comparator for {params.metric}: {len(comp.dropped)} were dropped "
@@ -399,7 +411,7 @@ def fit_aligned(params, table, *, model: str | None = None, treated: Series | No
         conv = np.full(T, b.norm[0])
     elif scale == "log":
         cf = b.cf[:, 0]
-        conv = cf
+        conv = None
     elif scale == "logit":
         cf = value_scale * b.cf[:, 0]
         conv = np.full(T, value_scale)
@@ -407,7 +419,10 @@ def fit_aligned(params, table, *, model: str | None = None, treated: Series | No
         cf = b.cf[:, 0] * n0
         conv = n0
     abs_gap = observed - cf
-    abs_null = conv[:, None] * inf.null
+    if conv is None:   # log ratios: an error d on the log scale is cf * (exp(d) - 1) patients
+        abs_null = (cf + 0.5)[:, None] * np.expm1(inf.null)
+    else:
+        abs_null = conv[:, None] * inf.null
     factor = A.cross_section_factor(J, params.alpha)
     if scale == "log":
         pre_events = float(np.nansum(y0[fit]))
@@ -487,6 +502,21 @@ class AlignedResult(BaseResult):
         se = float(c * v.std(ddof=1)) if v.size > 1 else float("nan")
         return float(est_), se, lo, hi, A.placebo_p(est_, null, c)
 
+    def _period_interval(self, i: int, alpha: float) -> tuple[float, float, float, float, float]:
+        """The effect in period ``i`` (observed minus expected) with its placebo interval. On the
+        log scale the interval is found for the log ratio and mapped back, so the expected value
+        implied by either bound is never negative."""
+        af = self.af
+        if af.scale != "log":
+            return self._interval(af.abs_gap[i], af.abs_null[i], alpha)
+        inf = af.inference
+        d0 = float(inf.gap0[i])
+        _, sd, dlo, dhi, p = self._interval(d0, inf.null[i], alpha)
+        c = float(af.cf[i]) + 0.5
+        est_ = float(af.abs_gap[i])
+        return est_, c * sd * math.exp(d0), c * math.expm1(dlo) if np.isfinite(dlo) else dlo, \
+            c * math.expm1(dhi) if np.isfinite(dhi) else dhi, p
+
     # ------------------------------------------------------------------ effects
     def _effect_records(self, horizons: Sequence[int], alpha: float) -> list[dict]:
         af = self.af
@@ -504,7 +534,7 @@ class AlignedResult(BaseResult):
                 continue
             o, c = float(af.observed[i]), float(af.cf[i])
             credible = bool(np.isfinite(c) and (not np.isfinite(top) or abs(c) <= 10 * max(top, 1e-12)))
-            absolute = self._interval(o - c, af.abs_null[i], alpha)
+            absolute = self._period_interval(i, alpha)
             if c > 0 and np.isfinite(o):
                 relative = (absolute[0] / c, absolute[1] / c, absolute[2] / c, absolute[3] / c, absolute[4])
             else:
@@ -531,7 +561,7 @@ class AlignedResult(BaseResult):
         lo = np.full(len(af.labels), np.nan)
         hi = np.full(len(af.labels), np.nan)
         for i in range(af.formation, len(af.labels)):
-            _, _, elo, ehi, _ = self._interval(af.abs_gap[i], af.abs_null[i], a)
+            _, _, elo, ehi, _ = self._period_interval(i, a)
             lo[i], hi[i] = af.observed[i] - ehi, af.observed[i] - elo
         fitted = np.where(np.arange(len(af.labels)) < af.formation, af.cf, af.observed)
         return pd.DataFrame({"period": af.labels, "observed": af.observed, "fitted": fitted,
@@ -548,7 +578,7 @@ class AlignedResult(BaseResult):
         af = self.af
         rows = []
         for i, lab in enumerate(af.labels):
-            e, _, lo, hi, p = self._interval(af.abs_gap[i], af.abs_null[i], a)
+            e, _, lo, hi, p = self._period_interval(i, a)
             rows.append({"period": lab, "event_time": i - af.formation, "gap": e, "lower": lo, "upper": hi,
                          "p": p, "phase": "pre" if i < af.formation else "post", "used": bool(af.fit[i])})
         return pd.DataFrame(rows)
@@ -587,12 +617,36 @@ class AlignedResult(BaseResult):
         names = [D.level_name(name), D.slope_name(name), f"mean_effect[{name}]"]
         return names, np.r_[coef0, mean0], np.vstack([coefk, meank[None, :]])
 
+    def _segment_terms(self, y: np.ndarray) -> dict[str, float]:
+        """ITS terms (DESIGN.md §3) of a series over the window, by least squares: intercept,
+        pre_trend, level and slope change at the evaluated interruption, post_trend."""
+        af = self.af
+        T = len(af.labels)
+        ok = np.isfinite(y)
+        t = np.arange(T, dtype=float) - float(np.flatnonzero(ok)[0]) if ok.any() else np.arange(T, dtype=float)
+        post = (np.arange(T) >= af.formation).astype(float)
+        X = np.column_stack([np.ones(T), t, post, post * (np.arange(T) - af.formation)])
+        b = np.linalg.lstsq(X[ok], y[ok], rcond=None)[0]
+        name = self.evaluated.name
+        return {D.INTERCEPT: b[0], D.PRE_TREND: b[1], D.level_name(name): b[2], D.slope_name(name): b[3],
+                D.post_trend_name(name): b[1] + b[3]}
+
     def summary_frame(self, alpha: float | None = None) -> pd.DataFrame:
-        """The effect terms of the evaluated interruption (group ``difference``), in the metric's
-        unit: the level and slope of the gap after formation and its mean, with placebo intervals."""
+        """Tidy term table in the metric's unit.
+
+        - ``difference``: the level and slope change of the gap (observed minus expected) after
+          formation and its mean, with placebo intervals and p-values (the effect terms);
+        - ``treated`` and ``control``: descriptive ITS lines (intercept, pre_trend, level and slope
+          change, post_trend) through the observed series and through the expected line (what the
+          comparators imply); no standard errors: inference is on the difference.
+        """
         a = self._alpha(alpha)
         names, e0, ek = self._post_terms()
         rows = []
+        for grp, y in (("treated", self.af.observed), ("control", self.af.cf)):
+            for n, v in self._segment_terms(np.asarray(y, dtype=float)).items():
+                rows.append({"group": grp, "term": n, "estimate": float(v), "se": float("nan"),
+                             "ci_lower": float("nan"), "ci_upper": float("nan"), "p": float("nan")})
         for n, v, null in zip(names, e0, ek):
             est_, se, lo, hi, p = self._interval(float(v), null, a)
             rows.append({"group": "difference", "term": n, "estimate": est_, "se": se, "ci_lower": lo,
@@ -638,7 +692,7 @@ class AlignedResult(BaseResult):
                         continue
                     row = e.iloc[0]
                     out[name] = {"estimate": float(row["absolute"]), "lower": float(row["absolute_lower"]),
-                                 "upper": float(row["absolute_upper"]), "credible": bool(row["credible"]),
+                                 "upper": float(row["absolute_upper"]), "credible": bool(row.get("credible", True)),
                                  "note": ""}
                 except (EvalError, np.linalg.LinAlgError, ValueError) as exc:
                     out[name] = {"note": f"{type(exc).__name__}: {exc}"}
@@ -671,10 +725,10 @@ class AlignedResult(BaseResult):
                                 f"variation" if np.isfinite(ratio) else "the pre-formation fit could not be measured")})
         # 2. joint pre-trend test
         pt = self.pre_trend_test
-        checks.append({"name": "pre_trend", "value": pt["p"], "threshold": self.alpha,
-                       "passed": bool(np.isfinite(pt["p"]) and pt["p"] >= self.alpha), "guards": True,
+        checks.append({"name": "pre_trend", "value": pt["p"], "threshold": PRE_TREND_MIN_P,
+                       "passed": bool(np.isfinite(pt["p"]) and pt["p"] >= PRE_TREND_MIN_P), "guards": True,
                        "says": (f"in the {pt['leads']} months before formation ({pt['from']} to {pt['to']}) the "
-                                f"system ran {'with' if pt['p'] >= self.alpha else 'away from'} its comparators "
+                                f"system ran {'with' if pt['p'] >= PRE_TREND_MIN_P else 'away from'} its comparators "
                                 f"(placebo p = {pt['p']:.2f})")})
         # 3. placebo rank of the pre-formation fit
         s = inf.s[np.isfinite(inf.s)]
@@ -827,9 +881,10 @@ class AlignedResult(BaseResult):
 
         first, last = self.periods_fitted
         sf = self.summary_frame()
-        groups = {"difference": {r["term"]: {"estimate": r["estimate"], "se": r["se"],
-                                             "ci": [r["ci_lower"], r["ci_upper"]], "p": r["p"]}
-                                 for r in sf.to_dict("records")}}
+        groups: dict = {}
+        for r in sf.to_dict("records"):
+            groups.setdefault(r["group"], {})[r["term"]] = {"estimate": r["estimate"], "se": r["se"],
+                                                             "ci": [r["ci_lower"], r["ci_upper"]], "p": r["p"]}
         es = self.event_study()
         doc = {
             "schema": SCHEMA, "title": self.title, "metric": self.metric, "model": self.model,

@@ -90,7 +90,7 @@ class BaseResult:
     horizons: list[int]
     interruptions: list
     warnings: list[str]
-    params: Any = None
+    params: Any
 
     # ------------------------------------------------------------------ basics
     def _interruption(self, name: str | None):

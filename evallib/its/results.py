@@ -57,6 +57,7 @@ import pandas as pd
 
 from evallib.exceptions import EvalError, ModelError, ParameterError
 from evallib.its import wording as W
+from evallib.its.base import BaseResult
 from evallib.its.design import InterruptionSpec
 from evallib.its.estimators import Fit
 from evallib.metrics import metric_info
@@ -193,7 +194,7 @@ def breusch_godfrey(X: np.ndarray, resid: np.ndarray, nlags: int) -> dict:
     return {"lags": nlags, "lm": lm, "p": float(stats.chi2.sf(lm, nlags))}
 
 
-class ITSResult:
+class ITSResult(BaseResult):
     """A fitted ITS analysis (see the module docstring for the definitions).
 
     Constructor arguments (keyword-only), for the engine and for designs built on it:
@@ -479,62 +480,6 @@ class ITSResult:
         ``name`` is the display name (underscores already replaced by spaces).
         """
         return W.pre_trend_phrase(name)
-
-    def sentence(self, rec: dict, alpha: float | None = None) -> str:
-        """One plain-English sentence for an effect record (a row of ``effects()``).
-
-        "Twelve months after NAME (DATE), SUBJECT were X higher than
-        :meth:`counterfactual_phrase` predicts (95% CI ...), an improvement." Relative
-        for counts and money; absolute for percentages and whenever the relative change is
-        not finite or over 1000%. A counterfactual that is not credible (over 10 times
-        anything observed) gives a sentence that states no effect.
-        """
-        info = metric_info(self.metric)
-        a = self.alpha if alpha is None else alpha
-        level = f"{100 * (1 - a):g}% CI"
-        h = int(rec["horizon"])
-        intr = self._interruption(rec["interruption"])
-        name = intr.name.replace("_", " ")
-        when = W.when(h, name, self.freq, rec["period"], format_period(intr.period))
-        subject = W.subject(info.label)
-        rel = rec.get("relative", float("nan"))
-        # absolute units for percentages, and when a relative change would read as nonsense (> 1000%)
-        use_points = info.unit == "%" or not np.isfinite(rel) or abs(rel) > 10
-        if use_points:
-            est, lo, hi = rec["absolute"], rec["absolute_lower"], rec["absolute_upper"]
-            fmt = lambda v: W.amount(v, info.unit)  # noqa: E731
-            # "2.1 to 3.4 percentage points", "£2k to £3k"
-            bare = fmt if info.unit.startswith("£") else W.bare_number
-        else:
-            est, lo, hi = rec["relative"], rec["relative_lower"], rec["relative_upper"]
-            digits = 0 if np.isfinite(est) and abs(est) * 100 >= 9.5 else 1
-            fmt = bare = lambda v: W.percent(v, digits)  # noqa: E731
-        if not np.isfinite(est):
-            return f"{when}, the effect on {subject} could not be estimated."
-        if not rec.get("credible", True):
-            return (f"{when}, no effect on {subject} is stated: the trend before {name} would predict "
-                    f"{W.big_number(rec['counterfactual'])}, more than 10 times anything observed, so it cannot be "
-                    f"extrapolated credibly (a controlled design is needed).")
-        direction = "higher" if est > 0 else "lower"
-        verdict = ""
-        if lo > 0 or hi < 0:
-            d = "higher" if lo > 0 else "lower"
-            near, far = (lo, hi) if lo > 0 else (hi, lo)
-            ci = f"({level} {bare(near)} to {fmt(far)} {d})"
-            if info.improvement in ("increase", "decrease"):
-                good = (d == "higher") == (info.improvement == "increase")
-                verdict = ", an improvement" if good else ", a deterioration"
-        elif np.isfinite(lo) and np.isfinite(hi):
-            ci = f"({level} {fmt(lo)} lower to {fmt(hi)} higher; the interval includes no change)"
-        else:
-            ci = "(no interval could be computed)"
-        verb = "were" if W.is_plural(info.label) else "was"
-        return (f"{when}, {subject} {verb} {fmt(est)} {direction} than {self.counterfactual_phrase(name)} "
-                f"predicts {ci}{verdict}.")
-
-    def sentences(self, horizons: Sequence[int] | None = None) -> list[str]:
-        """One plain-English sentence per effect (relative for counts and money, points for %)."""
-        return [self.sentence(r) for r in self.effects(horizons).to_dict("records")]
 
     # ------------------------------------------------------------------ diagnostics
     def diagnostics(self) -> dict:

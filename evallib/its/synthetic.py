@@ -85,6 +85,7 @@ import numpy as np
 import pandas as pd
 
 from evallib.exceptions import DataError, ModelError, ParameterError
+from evallib.its.base import BaseResult
 from evallib.periods import format_period, parse_period
 
 logger = logging.getLogger(__name__)
@@ -530,7 +531,7 @@ def placebo_rank(treated_ratio: float, placebo_ratios: np.ndarray) -> tuple[int,
 
 # ============================================================================ result
 @dataclass
-class SyntheticResult:
+class SyntheticResult(BaseResult):
     """Synthetic-control results with the ITSResult interface (ARCHITECTURE.md).
 
     ``coefficients`` is empty (a synthetic control has no regression terms);

@@ -311,8 +311,36 @@ def show_system(a: Analysis, res) -> None:
        "minus expected, with its 95% confidence interval.")
     t = effects_table(a, res)
     _html_table(t, num_cols=("Months after", "Observed", "Modelled", "Expected", "Change", "95% CI", "Change %"))
+    if hasattr(res, "event_study"):
+        show_aligned(a, res)
+        return
     show_robustness(a, res)
     show_diagnostics(a, res)
+
+
+def show_aligned(a: Analysis, res) -> None:
+    """Comparator-aligned design: the event study, the credibility scorecard, the comparators."""
+    import pandas as pd
+
+    fig, _ = res.plot(kind="event")
+    _show_fig(fig, alt="Event study: the gap between the system and its expected line, month by month")
+    pt = res.pre_trend_test
+    md(f"**Event study.** Each point is observed minus expected in that month. Before formation the gaps "
+       f"should hover around zero inside the grey band (the spread of {res.n_placebos} placebo systems of "
+       f"{len(a.params.units)} comparator trusts each, treated as if they had formed a collaborative); "
+       f"the joint test of the {pt['leads']} months before formation gives placebo p = {pt['p']:.2f}.")
+    sc = res.scorecard()
+    rows = [{"Check": c["name"].replace("_", " "), "Result": ("passed" if c["passed"] else "failed")
+             if c["passed"] is not None else "reported", "What it says": c["says"]} for c in sc["checks"]]
+    md("**Credibility scorecard.** A verdict of improvement or deterioration is given only when every "
+       "guarding check passes" + (f"; failed here: {', '.join(sc['failed'])}, so the verdict is unclear."
+                                  if sc["failed"] else "; all passed here."))
+    _html_table(pd.DataFrame(rows))
+    d = res.diagnostics()
+    md(f"**Comparators.** {d['n_comparators']} used ({d['comparator_rule']}); "
+       f"{len(d['comparators_dropped'])} dropped. Scale: {d['scale_reason']}. Inference: "
+       f"{d['inference']['method']}.")
+    a.notes.append(f"Scale: {d['scale_reason']}")
 
 
 def show_robustness(a: Analysis, res) -> None:
@@ -622,6 +650,8 @@ def board_summary(a: Analysis, res) -> dict:
             "metric": a.params.metric, "label": a.info.label, "unit": a.info.unit, "aim": a.info.aim,
             "improvement": a.improvement, "design": res.design, "model": res.model,
             "headline": headline, "sentence": sent, "spc": spc, "synthetic": a.synthetic,
+            "verdict": res.verdict_of(h) if (h is not None and hasattr(res, "verdict_of")) else None,
+            "failed_checks": res.failed_checks() if hasattr(res, "failed_checks") else [],
             "warnings": list(getattr(res, "warnings", []))}
 
 

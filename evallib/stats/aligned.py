@@ -33,7 +33,7 @@ matrix, many outcome columns.
 
 The *gap* ``d_kt`` is put on a scale that is comparable across systems of different size
 ("comparison scale"): identity -> gap / pre-formation mean of the system (when rescaled),
-log -> observed / counterfactual - 1, logit -> difference in the proportion, rate ->
+log -> log((observed + 0.5) / (counterfactual + 0.5)) (so intervals respect a count's floor of zero), logit -> difference in the proportion, rate ->
 difference in the rate.
 """
 from __future__ import annotations
@@ -157,7 +157,7 @@ def align(scale: str, X: np.ndarray, fit: np.ndarray, *, y: np.ndarray, base: np
         coef, conv = _batched_glm(X, fit, y, None, off, "poisson")
         cf = base * np.exp(X @ coef)
         with np.errstate(divide="ignore", invalid="ignore"):
-            gap = y / cf - 1.0
+            gap = np.log((y + 0.5) / (cf + 0.5))       # log ratio (0.5 keeps a zero count finite)
         return Batch(cf=cf, obs=y, gap=gap, norm=np.ones(K), coef=coef, converged=conv)
     if scale == "logit":
         off = logit(base)
