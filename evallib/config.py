@@ -72,7 +72,18 @@ def _code(v: Any) -> str:
                      + ("" if v is not None else " (a bare - or ~ in the list)"))
 
 
+def _range_item(v: Any, what: str) -> None:
+    """Refuse values YAML gives that cannot be a period or range (yes/no, lists, mappings, empty)."""
+    if isinstance(v, bool):
+        raise ValueError(f"{what} is {v}, a yes/no value, not a period: write YYYY-MM or a range YYYY-MM/YYYY-MM")
+    if v is None or isinstance(v, (list, dict, float)):
+        kind = "empty" if v is None else f"a {type(v).__name__}"
+        raise ValueError(f"{what} is {kind}, not a period: write YYYY-MM or a range YYYY-MM/YYYY-MM")
+
+
 def _period_label(v: Any) -> str:
+    if isinstance(v, bool):
+        raise ValueError(f"{v} is a yes/no value, not a period: write YYYY-MM, YYYY-Qn or YYYY")
     s = normalise_label(v)
     try:
         return format_period(parse_period(s))
@@ -128,6 +139,21 @@ class SyntheticOptions(_Strict):
         return None if v is None else _period_label(v)
 
 
+class AlignedOptions(_Strict):
+    """Options of the comparator-aligned design (``controlled_method: aligned``); see evallib/its/aligned.py."""
+
+    trend: bool = False                    # the system's own linear trend relative to the comparators
+    seasonality: bool = False              # its own seasonality (harmonics from `seasonality`)
+    absorbed_levels: bool = True           # its own level change at each earlier interruption (COVID-19)
+    scale: Literal["auto", "identity", "log", "logit", "rate"] = "auto"
+    placebos: int = Field(default=500, ge=20, le=20000)   # placebo systems for inference
+    seed: int = Field(default=20200901, ge=0)             # draws of the placebo systems
+    studentize: bool = True                # scale placebo gaps by their pre-formation fit
+    leads: int = Field(default=12, ge=2)   # pre-formation periods in the joint pre-trend test
+    min_volume: float = Field(default=0.1, ge=0)         # comparator volume vs the treated units' average
+    matched: int | None = Field(default=None, ge=3)      # comparators kept by comparators: matched
+
+
 class Params(_Strict):
     """One analysis. Only ``data``, ``metric``, ``units`` and ``interruptions`` are required."""
 
@@ -136,7 +162,7 @@ class Params(_Strict):
     metric: str
     units: list[str] = Field(min_length=1)
     aggregate: Aggregate = "sum"
-    comparators: Union[Literal["none", "all_other"], list[str]] = "none"
+    comparators: Union[Literal["none", "all_other", "matched"], list[str]] = "none"
     design: Design = "auto"
     start: str | None = None
     end: str | None = None
@@ -154,7 +180,9 @@ class Params(_Strict):
     washout: str = "2020-03/2021-03"       # sensitivity analysis: periods left out
     suppress_below: Int = Field(default=5, ge=0)  # board pages suppress counts below this
     # controlled designs (evallib/its/controlled.py)
-    controlled_method: Literal["stacked", "difference"] = "stacked"
+    controlled_method: Literal["aligned", "stacked", "difference"] = "aligned"
+    aligned: AlignedOptions = Field(default_factory=AlignedOptions)
+    comparator_types: Literal["auto", "any"] = "auto"   # auto: same ODS unit type as the treated units
     shared_interruptions: Union[Literal["auto", "none"], list[str]] = "auto"
     comparator_scale: Literal["auto", "none", "pre_mean"] = "auto"
     controlled_cov: Literal["panel", "driscoll-kraay"] = "panel"
@@ -166,6 +194,15 @@ class Params(_Strict):
     @classmethod
     def _periods_ok(cls, v: Any) -> str | None:
         return None if v is None else _period_label(v)
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _data_ok(cls, v: Any) -> Any:
+        if isinstance(v, (str, Path)) and str(v).strip():
+            return v
+        if isinstance(v, str) or v is None:
+            raise ValueError("blank: name the tidy-table file (CSV or Parquet), relative to the params file")
+        raise ValueError(f"{yaml_kind(v)} is not a file path: name the tidy-table file (CSV or Parquet)")
 
     @field_validator("hac_lags", mode="before")
     @classmethod
@@ -187,7 +224,8 @@ class Params(_Strict):
         if not isinstance(v, list):
             raise ValueError("must be a list of periods or ranges A/B")
         out = []
-        for item in v:
+        for k, item in enumerate(v):
+            _range_item(item, f"item [{k}]")
             s = normalise_label(item)
             try:
                 parse_range(s)
@@ -199,6 +237,7 @@ class Params(_Strict):
     @field_validator("washout", mode="before")
     @classmethod
     def _washout_ok(cls, v: Any) -> str:
+        _range_item(v, "the value")
         s = normalise_label(v)
         try:
             parse_range(s)
@@ -338,6 +377,32 @@ def _loc_to_path(loc: tuple) -> str:
     return out or "(top level)"
 
 
+def yaml_kind(v: Any) -> str:
+    """What YAML made of a value, in words: ``a number``, ``a yes/no value``, ``a list``, ..."""
+    import datetime as _dt
+
+    if isinstance(v, bool):
+        return "a yes/no value"
+    if isinstance(v, (int, float)):
+        return "a number"
+    if v is None:
+        return "an empty value"
+    if isinstance(v, (_dt.date, _dt.datetime)):
+        return "a date"
+    return {list: "a list", dict: "a mapping", str: "text"}.get(type(v), f"a {type(v).__name__}")
+
+
+def _shown(value: Any, width: int = 80) -> str:
+    """A value for a message: its repr, or its type name (lists, mappings) or a cut repr when long."""
+    if isinstance(value, (dict, list, tuple)):
+        if len(value) > 20:
+            return f"a {type(value).__name__} of {len(value):,} items"
+        text = repr(value)
+        return text if len(text) < width else type(value).__name__
+    text = repr(value if not isinstance(value, str) else value[:width])
+    return text if not (isinstance(value, str) and len(value) > width) else text[:-1] + "...'"
+
+
 def _format_error(err: dict, source: str, prefix: str = "") -> str:
     path = _loc_to_path(tuple(err.get("loc", ())))
     if prefix:
@@ -348,8 +413,12 @@ def _format_error(err: dict, source: str, prefix: str = "") -> str:
         return f"{source}: {path}: unknown key (check the spelling; see the params reference in README.md)"
     if kind == "missing":
         return f"{source}: {path}: required key is missing"
+    if kind == "invalid_key":
+        where = "" if prefix == "" else f"{prefix}: "
+        return (f"{source}: {where}key {value!r} is not a name (YAML read it as {yaml_kind(value)}): "
+                f"keys are words such as title, data or metric")
     msg = err.get("msg", "").removeprefix("Value error, ")
-    shown = repr(value) if not isinstance(value, (dict, list)) or len(repr(value)) < 80 else type(value).__name__
+    shown = _shown(value)
     if kind == "literal_error":
         return f"{source}: {path}: value {shown} is not allowed ({msg.lower()})"
     if kind == "value_error" and path == "(top level)":
@@ -474,6 +543,11 @@ def parse_yaml(text: str, source: str):
     except _DuplicateKey as dup:
         raise ParameterError(f"{source}: line {dup.line}: key {dup.key!r} appears twice in one mapping (first at line "
                              f"{dup.first}); YAML would keep only the last value: remove one") from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, max(0, exc.position)) + 1
+        ch = f"U+{exc.character:04X}" if isinstance(exc.character, int) else repr(exc.character)
+        raise ParameterError(f"{source}: not valid YAML at line {line}: character {ch} is not "
+                             f"allowed ({exc.reason}); remove it or save the file again as plain UTF-8 text") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
