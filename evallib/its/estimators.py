@@ -367,7 +367,6 @@ def _fit_ols_hac(X, y, hac_lags) -> Fit:
 
 # --------------------------------------------------------------------------- Prais–Winsten
 def _fit_prais(X, y) -> Fit:
-    n, k = X.shape
     pw = prais_winsten(X, y)
     rho, it = pw.rho, pw.iterations
     warns = [] if pw.converged else [f"prais-winsten: rho did not converge in {it} iterations (last rho {rho:.4f})"]
