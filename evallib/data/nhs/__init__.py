@@ -15,7 +15,9 @@ Every loader takes files, zips or folders, spots the layout itself, applies the 
 successor table (:mod:`evallib.data.nhs.ods`) and returns a
 :class:`~evallib.data.nhs.common.LoadResult`: ``frame`` with exactly the tidy columns
 (percent metrics carry numerator and denominator, value = 100 * numerator /
-denominator) and ``report`` (months, providers, layouts, missing cells, rows dropped).
+denominator) and ``report`` (months, providers, layouts, missing cells, rows dropped,
+providers that did not report a metric and why, the ODS codes mapped, and the
+comparisons with the totals the file publishes itself; see ``docs/real-data.md``).
 ``evallib import KIND PATH... --out FILE`` (:mod:`evallib.data.nhs.importer`) writes
 or updates a table from them.
 """

@@ -309,7 +309,7 @@ def _sitrep_long(src, rows, lines, h, report: LoadReport) -> pd.DataFrame:
         found = ", ".join(pd.unique(df[c_metric].astype(str).str.strip())[:6])
         raise DataError(f"{src.name}: unknown layout: no row has Metric 'G&A beds available', 'G&A beds occupied', "
                         f"'Adult critical care beds available' or '... occupied' (found: {found[:200]})")
-    prov = level == "provider"
+    prov = level.isin(["provider", "trust", "nhs trust"])
     if not prov.any():
         raise DataError(f"{src.name}: no row has Level 'Provider' (levels found: "
                         f"{', '.join(sorted(set(df[c_level].astype(str).str.strip()) - {''}))}); expected the "
@@ -376,7 +376,7 @@ def _sitrep_long_checks(src, use, p, df, metric, level, typ, org, c_value, repor
         n = int(sel["v"].notna().sum())
         report.check(src.name, f"{labels[slot]} ({t}): National row vs sum of {n} providers (rounded to whole "
                                f"beds: within {n / 2:g})", float(g["v"].iloc[0]), float(sel["v"].sum()), n / 2)
-    rate = metric.isin(LONG_RATES) & level.eq("provider")
+    rate = metric.isin(LONG_RATES) & level.isin(["provider", "trust", "nhs trust"])
     if rate.any():
         r = pd.DataFrame({"org": org[rate], "metric": metric[rate].map(LONG_RATES),
                           "rate": to_number(src, df[rate], c_value, LoadReport("beds"))})
