@@ -198,7 +198,8 @@ def test_kh03_real_workbook_blocks_spacers_and_checks(tmp_path):
     assert [f"{path}!{s}: sheet skipped (no beds (UEC sitrep / KH03) header)"
             for s in ("Region by Sector", "Occupied by Specialty", "Data Quality")] == rep.notes[:3]
     assert [(c.what, c.ok) for c in rep.checks] == [
-        ("G&A available: England row vs sum of the trusts", True), ("G&A occupied: England row vs sum of the trusts", True),
+        ("G&A available: England row vs sum of the trusts", True),
+        ("G&A occupied: England row vs sum of the trusts", True),
         ("G&A % Occupied: trusts where occupied / available differs from the file's % (of 3)", True)]
     # RD3 in 2020-Q3 (July-September) is before its merger (2020-10): mapped, and no "still reports" note
     assert rep.ods == {"RD3 -> R0D": 1}

@@ -47,9 +47,9 @@ Edge cases:
   subtotals a file carries: rows are taken coarsest first (most ``ALL`` values),
   ties broken in the order of ``DIMENSIONS`` (``CANCER TYPE`` = ``ALL CANCERS``
   first: the by-modality rows are used and the by-cancer-type rows, which count
-  the same patients, are left out and used as the cross-check), and a row is used only if it shares no patients with a row
-  already used (two rows share patients when, in every dimension, their values are
-  equal or one of them is ``ALL``). So a complete subtotal replaces the rows it
+  the same patients, are left out and used as the cross-check), and a row is used
+  only if it shares no patients with a row already used (two rows share patients
+  when, in every dimension, their values are equal or one of them is ``ALL``). So a complete subtotal replaces the rows it
   covers, a partial one replaces only its own rows, and of two crossing subtotals
   only one is used. The rows left out are counted in the report.
 - **Cross-check.** Every pair of subtotal patterns the file carries is compared
