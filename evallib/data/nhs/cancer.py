@@ -49,9 +49,9 @@ Edge cases:
   first: the by-modality rows are used and the by-cancer-type rows, which count
   the same patients, are left out and used as the cross-check), and a row is used
   only if it shares no patients with a row already used (two rows share patients
-  when, in every dimension, their values are equal or one of them is ``ALL``). So a complete subtotal replaces the rows it
-  covers, a partial one replaces only its own rows, and of two crossing subtotals
-  only one is used. The rows left out are counted in the report.
+  when, in every dimension, their values are equal or one of them is ``ALL``). So
+  a complete subtotal replaces the rows it covers, a partial one replaces only its
+  own rows, and of two crossing subtotals only one is used. The rows left out are counted in the report.
 - **Cross-check.** Every pair of subtotal patterns the file carries is compared
   where both apply (the by-cancer and by-modality rows of each provider, standard and
   route; a subtotal and the rows it covers); each comparison that disagrees is
