@@ -94,7 +94,7 @@ def unit_types() -> list[tuple[re.Pattern, str]]:
     for line in text.splitlines():
         if not line.strip() or line.startswith("#") or line.startswith("pattern,"):
             continue
-        pat, kind = line.split(",")[:2]
+        pat, kind = line.rsplit(",", 1)
         out.append((re.compile(pat.strip()), kind.strip()))
     return out
 

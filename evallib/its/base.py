@@ -144,6 +144,11 @@ class BaseResult:
         """What the counterfactual of interruption ``name`` is, as the sentences name it."""
         return W.pre_trend_phrase(name)
 
+    def not_credible_phrase(self, name: str, rec: dict) -> str:
+        """Why an effect whose counterfactual is not credible is not stated (the sentence's tail)."""
+        return (f"the trend before {name} would predict {W.big_number(rec['counterfactual'])}, more than 10 times "
+                f"anything observed, so it cannot be extrapolated credibly (a controlled design is needed)")
+
     def sentence(self, rec: dict, alpha: float | None = None) -> str:
         """One plain-English sentence for an effect record (a row of ``effects()``).
 
@@ -180,8 +185,7 @@ class BaseResult:
         if not np.isfinite(est):
             return f"{when}, the effect on {subject} could not be estimated."
         if not rec.get("credible", True):
-            return (f"{when}, no effect on {subject} is stated: the expected value without the collaborative "
-                    f"({W.big_number(rec['counterfactual'])}) cannot be trusted (see the warnings).")
+            return f"{when}, no effect on {subject} is stated: {self.not_credible_phrase(name, rec)}."
         direction = "higher" if est > 0 else "lower"
         tail = ""
         if abs_excl and (lo > 0 or hi < 0):
