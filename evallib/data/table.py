@@ -29,6 +29,8 @@ Edge cases, decided here once:
   finite: ``inf``, ``-Infinity`` and numbers beyond the range of a float (``1e309``)
   are refused, and so is any magnitude above ``MAX_ABS_VALUE`` (1e15, larger than any
   NHS measure; the sums of squares of the fit would overflow long before 1e300).
+- Period years must be within ``YEARS`` (1800 to 2199): ``0201-04`` for ``2021-04``
+  would otherwise stretch a series over centuries of gaps.
 - A header that names a column twice (two ``value`` columns) is refused: pandas would
   keep the first and rename the second.
 - The ``<stem>.meta.json`` sidecar, when present, must be a JSON object whose
@@ -43,7 +45,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,8 +52,8 @@ import numpy as np
 import pandas as pd
 
 from evallib.exceptions import DataError
-from evallib.fsutil import atomic_write_bytes  # the project's one atomic writer (also used by demo.py)
 from evallib.inputs import MAX_META_BYTES, decode_utf8, limit, read_input
+from evallib.fsutil import atomic_write_bytes  # the project's one atomic writer (also used by demo.py)
 from evallib.metrics import metric_info
 from evallib.periods import FREQ_NAMES, format_period, parse_period, period_freq
 
@@ -63,6 +64,7 @@ REQUIRED_COLUMNS = ["period", "org_code", "metric", "value"]
 NUMERIC_COLUMNS = ["value", "numerator", "denominator"]
 SUPPRESSION_MARKS = {"*", "-", "", "NA", "N/A", "..", "nan", "NaN", "null"}
 MAX_ABS_VALUE = 1e15
+YEARS = (1800, 2199)  # periods outside these years are typos
 #: a number with commas as thousands separators: 1,234 or -12,345,678.9
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$")
 _NOT_FOUND = ("data file not found (check `data:` in the params file; relative paths resolve "
@@ -299,6 +301,10 @@ def validate_table(df: pd.DataFrame, source: str = "<in-memory table>") -> tuple
         except ValueError as exc:
             i = int(np.flatnonzero((labels == lab).to_numpy())[0])
             raise DataError(f"{source}: line {i + 2}, column period: {exc}") from None
+        if not YEARS[0] <= parsed[lab].year <= YEARS[1]:
+            i = int(np.flatnonzero((labels == lab).to_numpy())[0])
+            raise DataError(f"{source}: line {i + 2}, column period: {lab!r} is outside the years {YEARS[0]} to "
+                            f"{YEARS[1]}; check the year (a typo would stretch the series over centuries)")
     freqs = {lab: p.freqstr[0] for lab, p in parsed.items()}
     kinds = sorted(set(freqs.values()), key="MQY".index)
     if len(kinds) > 1:
