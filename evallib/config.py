@@ -146,12 +146,12 @@ class AlignedOptions(_Strict):
     seasonality: bool = False              # its own seasonality (harmonics from `seasonality`)
     absorbed_levels: bool = True           # its own level change at each earlier interruption (COVID-19)
     scale: Literal["auto", "identity", "log", "logit", "rate"] = "auto"
-    placebos: int = Field(default=500, ge=20, le=20000)   # placebo systems for inference
-    seed: int = Field(default=20200901, ge=0)             # draws of the placebo systems
+    placebos: Int = Field(default=500, ge=20, le=20000)   # placebo systems for inference
+    seed: Int = Field(default=20200901, ge=0)             # draws of the placebo systems
     studentize: bool = True                # scale placebo gaps by their pre-formation fit
-    leads: int = Field(default=12, ge=2)   # pre-formation periods in the joint pre-trend test
-    min_volume: float = Field(default=0.1, ge=0)         # comparator volume vs the treated units' average
-    matched: int | None = Field(default=None, ge=3)      # comparators kept by comparators: matched
+    leads: Int = Field(default=12, ge=2)   # pre-formation periods in the joint pre-trend test
+    min_volume: Float = Field(default=0.1, ge=0)         # comparator volume vs the treated units' average
+    matched: Int | None = Field(default=None, ge=3)      # comparators kept by comparators: matched
 
 
 class Params(_Strict):
@@ -177,6 +177,9 @@ class Params(_Strict):
     arima_order: tuple[Annotated[Int, Field(ge=0, le=3)], Literal[0], Annotated[Int, Field(ge=0, le=3)]] = (1, 0, 0)
     improvement: Direction | None = None  # default: from the metric catalogue
     target: Float | None = None           # SPC target in the metric's unit; default: national standard
+    # your own measure (evallib.metrics.metric_info_for): its label and unit on pages and charts
+    metric_label: str | None = Field(default=None, min_length=1, max_length=120)  # default: catalogue, else the id
+    metric_unit: str | None = Field(default=None, max_length=20)  # "patients", "%", "£k"; default: catalogue
     washout: str = "2020-03/2021-03"       # sensitivity analysis: periods left out
     suppress_below: Int = Field(default=5, ge=0)  # board pages suppress counts below this
     # controlled designs (evallib/its/controlled.py)

@@ -14,6 +14,7 @@ from pathlib import Path
 import evallib
 from evallib.batch.cache import cache_key, canonical_json, file_sha256, sha_text, source_sha256
 from evallib.exceptions import ParameterError
+from evallib.inputs import check_notebook
 
 DEFAULT_NOTEBOOK = "its_outcome"
 ENGINE_INPROCESS = "evallib-inprocess"
@@ -50,7 +51,7 @@ def resolve_notebook(name: str | None, base_dir: Path | None = None) -> Path:
             p = (base_dir / p).resolve()
         if not p.is_file():
             raise ParameterError(f"notebook: value {name!r}: file {p} not found")
-        return p
+        return check_notebook(p, name)  # nbformat 4 JSON, else one line (not a failed job)
     d = notebooks_dir()
     p = d / f"{name}.ipynb"
     if not p.is_file():
