@@ -162,6 +162,10 @@ def specifications(params, primary, target: str) -> list[tuple[str, str, object,
         if d == "synthetic":
             upd["model"] = None
         out.append(("design", f"design {d}", params.model_copy(update=upd), ""))
+    if design == "controlled" and getattr(primary, "method", None) == "aligned":
+        # the straight-segment comparative ITS (Linden 2015) beside the comparator-aligned default
+        out.append(("design", "design controlled (stacked segments)",
+                    params.model_copy(update={"controlled_method": "stacked"}), ""))
     return out
 
 
