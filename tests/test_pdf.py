@@ -113,7 +113,8 @@ def _write_pack(root: Path, *, alpha: float = 0.1, freq: str = "M", synthetic: b
 <table><thead><tr><th>Trust</th><th class="num">Waiters</th></tr></thead>
 <tbody><tr><td>{LONG_TRUST}</td><td class="num">*</td></tr><tr><td>Walsall</td><td class="num">10</td></tr></tbody></table>
 <ul><li>first point</li><li>second <em>point</em></li></ul>
-<details><summary>Model checks for {m['label']}</summary><p>Durbin-Watson 1.21 in detail.</p></details>"""
+<details><summary>Model checks for {m['label']}</summary><p>Durbin-Watson 1.21 in detail.</p></details>
+<div class="technical"><h3>Provenance</h3><p>Run at 12:30 from params.yaml.</p></div>"""
         (d / f"{m['id']}.html").write_text(_page_html(m["title"], body))
         analyses.append({"id": m["id"], "title": m["title"], "metric": m["metric"], "status": "ok",
                          "page": f"{m['id']}/{m['id']}.html", "error": None})
@@ -167,8 +168,8 @@ def test_pdf_is_a4_with_the_expected_pages_in_order(built):
     # where each part starts (a level-1 heading always opens a page)
     starts = {name: next(i for i, t in enumerate(pages) if t.split("\n")[1].strip().startswith(name))
               for name in ("Summary by measure", "Cancer 62-day standard", "Supporting pages", "Technical appendix")}
-    # cover, contents, index with forest plot, two measures, supporting page, appendix
-    assert len(r.pages) == 7
+    # cover, contents, index with forest plot, two measures, supporting page, appendix (two pages)
+    assert len(r.pages) == 8
     assert starts == {"Summary by measure": 2, "Cancer 62-day standard": 4, "Supporting pages": 5,
                       "Technical appendix": 6}
     n = len(r.pages)
@@ -238,6 +239,8 @@ def test_details_go_to_the_technical_appendix(built):
     appendix = _flat("\n".join(pages[6:]))
     assert "Durbin-Watson 1.21 in detail" not in body
     assert "Model checks for 52-week waiters Durbin-Watson 1.21 in detail." in appendix
+    assert "Run at 12:30" not in body
+    assert "Provenance Run at 12:30 from params.yaml." in appendix
     assert "Model quasipoisson, controlled design, 1,440 observations, January 2018 to December 2023." in appendix
     assert "level change (collaborative) \u22120.11 \u22120.31 to 0.09" in appendix
     assert "Ljung\u2013Box test of residual autocorrelation, lag 12 p = 0.002" in appendix
@@ -368,3 +371,17 @@ analyses:
     # the parts this module writes label the interval from alpha 0.1
     ours = _flat("\n".join(pages[:first_section]) + pages[-1])
     assert "Effect (90% CI)" in ours and "95%" not in ours
+
+
+def test_every_ascii_punctuation_character_survives_typesetting(tmp_path):
+    import string
+
+    nasty = [string.punctuation, "1. starts like a list", "= starts like a heading", "- starts like a bullet",
+             "// looks like a comment", "/* block */", "a <label> and @ref", "$x^2$", "#let x = 1", "\\ backslash"]
+    source = "#set page(paper: \"a4\")\n#set text(font: \"DejaVu Sans\")\n" + "\n\n".join(
+        pdf.escape(s) for s in nasty)
+    out = pdf.compile_typst(source, tmp_path)
+    text = pypdf.PdfReader(io.BytesIO(out)).pages[0].extract_text()
+    # straight quotes are typeset as typographic quotes, as in the rest of the pack
+    got = [_flat(x).strip().translate(str.maketrans("\u201c\u201d\u2018\u2019", "\"\"''")) for x in text.split("\n")]
+    assert got == nasty

@@ -12,7 +12,8 @@
   A chart is the page's embedded PNG unless a vector twin exists: the file
   ``<analysis>/figures/<first 16 hex digits of the PNG's sha256>.svg`` written by
   :func:`write_vector_twin` when the notebook displays the chart. ``<details>``
-  blocks of a page (diagnostics, model detail) go to the technical appendix.
+  blocks of a page, and elements with class ``technical`` or ``appendix`` (diagnostics,
+  model detail, provenance), go to the technical appendix.
 
 The document: a cover sheet (purpose, period covered, date, SYNTHETIC or real
 data), contents and how to read the pack, the index in the order of an NHS
@@ -212,6 +213,8 @@ def write_vector_twin(fig, png: bytes, folder: str | os.PathLike = FIGURES_DIR) 
 # ------------------------------------------------------------------ HTML page -> Typst
 _VOID = {"img", "br", "hr", "meta", "link", "input", "source", "wbr", "col"}
 _SKIP = {"style", "script", "head", "title", "noscript", "button", "nav", "header", "footer"}
+#: page elements with one of these classes (or ``<details>``) print in the technical appendix
+APPENDIX_CLASSES = {"technical", "appendix"}
 
 
 @dataclass
@@ -407,11 +410,13 @@ class _Converter:
             items = [c for c in n.children if isinstance(c, _Node) and c.tag == "li"]
             fn = "enum" if tag == "ol" else "list"
             return f"\n#{fn}(" + ", ".join(f"[{self.inline(li).strip()}]" for li in items) + ")\n"
-        if tag == "details":
+        if tag == "details" or cls & APPENDIX_CLASSES:
+            # the page's second depth (diagnostics, model detail) goes to the technical appendix
             summ = next((c for c in n.children if isinstance(c, _Node) and c.tag == "summary"), None)
-            title = self.inline(summ).strip() if summ else "Detail"
+            title = self.inline(summ).strip() if summ else (n.attrs.get("data-title") or "")
             rest = _Node("div", {}, [c for c in n.children if c is not summ])
-            self.appendix.append(f"\n\n=== {title}\n\n" + self.blocks(rest))
+            self.appendix.append((f"\n\n=== {escape(title) if not summ else title}\n\n" if title else "\n\n")
+                                 + self.blocks(rest))
             return ""
         if tag == "summary":
             return ""
@@ -798,9 +803,12 @@ def _forest_svg(rows: list[dict], workdir: Path, synthetic: bool, primary: str, 
     from evallib.plots.pack import forest_plot
 
     with matplotlib.rc_context({"svg.hashsalt": "evallib", "svg.fonttype": "path"}):
-        when = f", at {horizon}" if horizon else ""
-        fig, _ = forest_plot(rows, synthetic=synthetic,
-                             xlabel=f"Change against expected without the {primary} (% of expected){when}")
+        when = f", {horizon} after the {primary}" if horizon else ""
+        fig, _ = forest_plot(rows, synthetic=False, xlabel=f"Change against expected (% of expected){when}")
+        if synthetic:       # top right, clear of the axis label (the default stamp sits on it)
+            from evallib.plots import palette
+            fig.text(0.99, 0.995, palette.SYNTHETIC_LABEL, ha="right", va="top", fontsize=9,
+                     fontweight="bold", color=palette.NHS_RED)
         # the caption under the chart explains the colours; the legend would sit on the axis label
         for ax in fig.axes:
             if ax.get_legend() is not None:
