@@ -54,6 +54,14 @@ EXIT_CODES = """exit codes:
 _FMT = argparse.RawDescriptionHelpFormatter
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors (``evallib batch: error: ...``), exit code 2."""
+
+    def error(self, message: str):
+        line = " ".join(message.split())
+        self.exit(2, f"{self.prog}: error: {line} (see `{self.prog} --help`)\n")
+
+
 def _epilog(examples: list[str], extra: str = "") -> str:
     text = "examples:\n" + "\n".join(f"  {e}" for e in examples)
     if extra:
@@ -62,7 +70,7 @@ def _epilog(examples: list[str], extra: str = "") -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="evallib", formatter_class=_FMT,
         description="Evaluate NHS provider collaboratives: interrupted time series, controlled designs "
                     "and HTML board packs.",
@@ -193,13 +201,18 @@ def _silence_stdout() -> None:
 
 def _say(command: str, text: str) -> None:
     try:
-        print(f"evallib {command}: {text}", file=sys.stderr, flush=True)
+        print(f"evallib {command}: {text}" if command else f"evallib: {text}", file=sys.stderr, flush=True)
     except (OSError, ValueError):
         pass
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except BrokenPipeError:        # `evallib --help | head -c0`
+        _silence_stdout()
+        _say("", "error: the output pipe was closed before everything was written")
+        return 2
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     module, func = COMMANDS[args.command].split(":")

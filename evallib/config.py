@@ -190,8 +190,15 @@ class Params(_Strict):
     comparator_scale: Literal["auto", "none", "pre_mean"] = "auto"
     controlled_cov: Literal["panel", "driscoll-kraay"] = "panel"
     synthetic: SyntheticOptions = Field(default_factory=SyntheticOptions)
-    id: str | None = Field(default=None, pattern=_ID.pattern)  # analysis id inside a pack (default: metric)
+    id: str | None = None                  # analysis id inside a pack (default: metric); a plain name
     notebook: str | None = None            # notebook for `evallib run`/`batch` (default its_outcome)
+
+    @field_validator("id")
+    @classmethod
+    def _id_ok(cls, v: str | None) -> str | None:
+        if v is not None and not _ID.match(v):
+            raise ValueError("use letters, digits, _ and - only (the id names a folder and files of the pack)")
+        return v
 
     @field_validator("start", "end", mode="before")
     @classmethod

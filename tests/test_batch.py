@@ -389,3 +389,48 @@ def test_pack_with_an_invalid_analysis_is_exit_2_before_anything_runs(tmp_path, 
     err = capsys.readouterr().err
     assert "analyses[0].seasonality: value 'weekly'" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_source_hash_covers_code_templates_and_data_but_not_bytecode(tmp_path):
+    root = tmp_path / "evallib"
+    shutil.copytree(cache.source_root(), root, ignore=shutil.ignore_patterns("__pycache__"))
+    base = cache.source_sha256(root)
+    names = {p.relative_to(root).as_posix() for p in cache.source_files(root)}
+    assert {"batch/cache.py", "report/templates/page.html.j2", "data/nhs/ods_successors.csv"} <= names
+    (root / "__pycache__").mkdir(exist_ok=True)
+    (root / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"\0")
+    (root / ".controlled.py.swp").write_bytes(b"\0")
+    assert cache.source_sha256(root) == base
+    seen = {base}
+    for rel, extra in (("its/controlled.py", "\n# a comment\n"), ("report/templates/page.html.j2", " "),
+                       ("data/nhs/ods_successors.csv", "\n")):
+        with open(root / rel, "a") as fh:
+            fh.write(extra)
+        seen.add(cache.source_sha256(root))
+    assert len(seen) == 4
+
+
+@pytest.mark.slow
+def test_editing_evallib_source_rebuilds_and_an_unchanged_rebuild_is_all_cache(tmp_path, monkeypatch):
+    """The cache key covers evallib itself: a comment added to a copy of the package misses the cache."""
+    root = tmp_path / "src" / "evallib"
+    shutil.copytree(cache.source_root(), root, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(cache, "source_root", lambda: root)
+    pack = write_pack(tmp_path, ["{metric: m1, title: First}", "{metric: m2, title: Second}"])
+    out = tmp_path / "out"
+    first = batch.build_pack(pack, out, workers=1)
+    assert first.exit_code == 0
+    t0 = time.perf_counter()
+    again = batch.build_pack(pack, out, workers=1)
+    took = time.perf_counter() - t0
+    assert [a["cache_hit"] for a in again.manifest["analyses"]] == [True, True]
+    assert again.manifest["executor"] == "none (all cached)" and took < 2.0, took
+    index_before = (out / "index.html").read_bytes()
+    with open(root / "its" / "controlled.py", "a") as fh:
+        fh.write("\n# only a comment\n")
+    edited = batch.build_pack(pack, out, workers=1)
+    assert [a["cache_hit"] for a in edited.manifest["analyses"]] == [False, False]
+    assert edited.manifest["index_key"] != again.manifest["index_key"]
+    keys = {a["id"]: a["key"] for a in again.manifest["analyses"]}
+    assert all(a["key"] != keys[a["id"]] for a in edited.manifest["analyses"])
+    assert (out / "index.html").read_bytes() != b"" and index_before

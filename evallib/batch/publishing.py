@@ -118,7 +118,10 @@ class OutputLock:
     def __enter__(self) -> "OutputLock":
         import fcntl
 
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:          # reported against the output folder the user named
+            raise OSError(exc.errno, exc.strerror, str(self.out)) from None
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

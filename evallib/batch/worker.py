@@ -117,8 +117,12 @@ def fatal_oserror(exc: BaseException | None = None, ename: str | None = None,
 
 
 def normalise_notebook(nb, jid: str) -> None:
-    """Make the executed notebook independent of the build folder, and of the clock
-    when ``SOURCE_DATE_EPOCH`` is set (papermill's and nbclient's timing metadata)."""
+    """Make the executed notebook independent of the build folder and of chance (the id
+    of the injected parameters cell), and of the clock when ``SOURCE_DATE_EPOCH`` is
+    set (papermill's and nbclient's timing metadata)."""
+    for cell in nb.cells:   # papermill gives the cell it injects a random id
+        if "injected-parameters" in cell.get("metadata", {}).get("tags", []) and "id" in cell:
+            cell["id"] = "injected-parameters"
     md = nb.metadata.get("papermill")
     if md is not None:
         if md.get("input_path"):

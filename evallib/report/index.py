@@ -16,6 +16,7 @@ import math
 from pathlib import Path
 
 import evallib
+from evallib.fsutil import atomic_write_text
 from evallib.report.checks import check_page
 
 logger = logging.getLogger(__name__)
@@ -178,9 +179,7 @@ def write_index(build: Path, manifest: dict) -> Path:
         primary=primary)
     check_page(html, source=str(build / "index.html"))
     out = build / "index.html"
-    tmp = out.with_name(".index.html.tmp")
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(out)
+    atomic_write_text(out, html)
     return out
 
 

@@ -40,6 +40,7 @@ from typing import Any
 import evallib
 from evallib.config import Params, deep_merge, params_from_dict, read_yaml
 from evallib.exceptions import ModelError
+from evallib.fsutil import atomic_write_text, source_date_epoch, utc_now
 from evallib.metrics import MetricInfo, metric_info
 
 logger = logging.getLogger(__name__)
@@ -584,8 +585,9 @@ def show_provenance(a: Analysis, res) -> dict:
             "Data sha256": getattr(a.table, "sha256", None) or "\u2014",
             "Synthetic data": "yes" if a.synthetic else "no",
             "evallib version": evallib.__version__,
-            "Run at (UTC)": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M"),
-            "Run time": f"{time.time() - a.started:.1f} s",
+            "Run at (UTC)": utc_now().strftime("%Y-%m-%d %H:%M"),   # SOURCE_DATE_EPOCH when set
+            "Run time": "not recorded (SOURCE_DATE_EPOCH is set)" if source_date_epoch() is not None
+                        else f"{time.time() - a.started:.1f} s",
             "Model / design": f"{res.model} / {res.design}",
             "Params file": a.params_path.name if a.params_path else "\u2014"}
     keys = ["metric", "units", "aggregate", "comparators", "design", "start", "end", "seasonality",
@@ -604,19 +606,7 @@ def show_provenance(a: Analysis, res) -> dict:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write_text(path, text)   # the project's one atomic writer (evallib.fsutil)
 
 
 def board_summary(a: Analysis, res) -> dict:
