@@ -25,6 +25,7 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator,
                       model_validator)
+from pydantic_core import PydanticCustomError
 
 from evallib.exceptions import ParameterError
 from evallib.inputs import decode_utf8, limit, read_input
@@ -47,8 +48,7 @@ _ID = re.compile(r"^[A-Za-z0-9_-]+$")   # analysis ids name output folders and f
 def _not_bool(v: Any) -> Any:
     """Refuse YAML booleans where a number is expected (pydantic would read ``true`` as 1)."""
     if isinstance(v, bool):
-        raise ValueError("a yes/no value is not a number (YAML reads true, false, yes, no, on and off "
-                         "as yes/no): write a number")
+        raise ValueError(_YES_NO)
     return v
 
 
@@ -91,8 +91,58 @@ def _period_label(v: Any) -> str:
         raise ValueError(str(exc)) from None
 
 
+_YES_NO = ("a yes/no value is not a number (YAML reads true, false, yes, no, on and off as yes/no): "
+           "write a number")
+
+
+def _guarded(field) -> bool:
+    """True when the field's own type already refuses yes/no (``Int``/``Float``): it names the item."""
+    import typing
+
+    todo = list(field.metadata) + [field.annotation]
+    while todo:
+        a = todo.pop()
+        if getattr(a, "func", None) is _not_bool:
+            return True
+        todo.extend(getattr(a, "__metadata__", ()))
+        todo.extend(typing.get_args(a))
+    return False
+
+
+def _numeric_only(annotation: Any) -> bool:
+    """True when a field's type takes numbers (int or float) but not yes/no values."""
+    import types
+    import typing
+
+    leaves, todo = set(), [annotation]
+    while todo:
+        a = todo.pop()
+        origin = typing.get_origin(a)
+        if origin is Annotated:
+            todo.append(typing.get_args(a)[0])
+        elif origin is Literal:
+            leaves.update(type(x) for x in typing.get_args(a))
+        elif origin in (Union, types.UnionType):
+            todo.extend(typing.get_args(a))
+        elif origin is None:
+            leaves.add(a)
+    return bool(leaves & {int, float}) and bool not in leaves
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=False, validate_assignment=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_yes_no_numbers(cls, data: Any) -> Any:
+        """Every number key refuses ``true``/``false`` (pydantic reads them as 1/0), including keys
+        declared with a plain ``int`` or ``float``; :data:`Int`/:data:`Float` say so per item."""
+        if isinstance(data, dict):
+            for name, f in cls.model_fields.items():
+                v = data.get(name)
+                if isinstance(v, bool) and _numeric_only(f.annotation) and not _guarded(f):
+                    raise PydanticCustomError("yes_no_number", _YES_NO, {"key": name})
+        return data
 
 
 class Interruption(_Strict):
@@ -423,6 +473,10 @@ def _format_error(err: dict, source: str, prefix: str = "") -> str:
         return f"{source}: {path}: unknown key (check the spelling; see the params reference in README.md)"
     if kind == "missing":
         return f"{source}: {path}: required key is missing"
+    if kind == "yes_no_number":
+        key = err["ctx"]["key"]
+        full = key if path in ("(top level)", "") else f"{path}.{key}"
+        return f"{source}: {full}: value {err['input'].get(key)!r}: {err['msg']}"
     if kind == "invalid_key":
         where = "" if prefix == "" else f"{prefix}: "
         return (f"{source}: {where}key {value!r} is not a name (YAML read it as {yaml_kind(value)}): "

@@ -141,10 +141,9 @@ def _read_csv(path: Path, raw: bytes) -> pd.DataFrame:
     names = [h.strip() for h in header]
     if "," not in first:
         for sep, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "pipes")):
-            if sep in first:
-                looks = any(h.strip().strip('"') in TIDY_COLUMNS for h in first.split(sep))
-                shown = f"the header {first[:60]!r}" if looks else "the first line"
-                raise DataError(f"{path}: {shown} is separated by {name}, not commas; "
+            # only a header that names tidy columns is shown (never the first line of an unrelated file)
+            if sep in first and any(h.strip().strip('"') in TIDY_COLUMNS for h in first.split(sep)):
+                raise DataError(f"{path}: the header {first[:60]!r} is separated by {name}, not commas; "
                                 f"save the file as comma-separated CSV")
     if not any(n in TIDY_COLUMNS for n in names):
         raise DataError(f"{path}: the first line is not a tidy-table header (it names none of the columns "
