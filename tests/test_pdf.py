@@ -385,3 +385,23 @@ def test_every_ascii_punctuation_character_survives_typesetting(tmp_path):
     # straight quotes are typeset as typographic quotes, as in the rest of the pack
     got = [_flat(x).strip().translate(str.maketrans("\u201c\u201d\u2018\u2019", "\"\"''")) for x in text.split("\n")]
     assert got == nasty
+
+
+def test_forest_plot_clips_a_huge_interval_and_says_so():
+    import matplotlib.pyplot as plt
+
+    from evallib.plots.pack import forest_plot
+
+    rows = [{"label": "52-week waiters", "estimate": 269.0, "lower": -51.0, "upper": 13706.0, "improvement": "decrease"},
+            {"label": "over 18 weeks", "estimate": 17.0, "lower": -34.0, "upper": 104.0, "improvement": "neutral"}]
+    fig, ax = forest_plot(rows)
+    pdf._clip_forest(ax, rows)
+    lo, hi = ax.get_xlim()
+    assert 269 < hi < 400 and lo < -51              # the axis spans the ordinary values, not +13,706%
+    assert [t.get_text() for t in ax.texts if t.get_text()] == ["to +13,706%"]
+    plt.close(fig)
+    fig, ax = forest_plot(rows[1:])
+    before = ax.get_xlim()
+    pdf._clip_forest(ax, rows[1:])                  # +104% is not off scale: the axis is left alone
+    assert ax.get_xlim() == before and list(ax.texts) == []
+    plt.close(fig)
