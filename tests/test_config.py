@@ -165,3 +165,102 @@ def test_synthetic_options_from_yaml():
     assert (p.synthetic.scale, p.synthetic.fit_before, p.synthetic.predictors) == ("index", "2020-03", ["ae_4h_pct"])
     assert err(dict(BASE, synthetic={"scale": "log"})) == (
         "p.yaml: synthetic.scale: value 'log' is not allowed (input should be 'auto', 'none', 'per_unit' or 'index')")
+
+
+# ---------------------------------------------------------------- issue 16: strict YAML and bounded reads
+BASE_YAML = ("data: x.csv\nmetric: m\nunits: [RNA]\n"
+             "interruptions:\n  - {name: collaborative, date: 2020-09}\n")
+
+
+def yaml_err(tmp_path, text: str | bytes) -> tuple[Path, str]:
+    f = tmp_path / "p.yaml"
+    f.write_bytes(text if isinstance(text, bytes) else text.encode())
+    with pytest.raises(ParameterError) as info:
+        load_params(f)
+    return f, str(info.value)
+
+
+def test_duplicate_key_names_both_lines(tmp_path):
+    f, msg = yaml_err(tmp_path, BASE_YAML + "metric: other\n")
+    assert msg == (f"{f}: line 6: key 'metric' appears twice in one mapping (first at line 2); YAML would keep "
+                   f"only the last value: remove one")
+
+
+def test_merge_keys_may_be_overridden(tmp_path):
+    f = tmp_path / "p.yaml"
+    f.write_text("base: &b {metric: m, units: [RNA]}\n" + "<<: *b\nmetric: m2\ndata: x.csv\n"
+                 "interruptions:\n  - {name: collaborative, date: 2020-09}\n")
+    from evallib.config import read_yaml
+
+    raw = read_yaml(f)
+    assert (raw["metric"], raw["units"]) == ("m2", ["RNA"])
+
+
+def test_alias_bomb_is_refused_quickly(tmp_path):
+    import time
+
+    levels = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for p, c in zip("abcdefgh", "bcdefghi"):
+        levels.append(f"{c}: &{c} [{','.join(['*' + p] * 9)}]")
+    t0 = time.perf_counter()
+    f, msg = yaml_err(tmp_path, "\n".join(levels) + "\n" + BASE_YAML.replace("units: [RNA]", "units: *i"))
+    assert time.perf_counter() - t0 < 2.0
+    assert msg == (f"{f}: the YAML expands to more than 200,000 values through its aliases (*name references); "
+                   f"a params file needs far fewer: remove the repeated aliases (set EVALLIB_MAX_YAML_NODES to "
+                   f"raise the bound)")
+
+
+def test_recursive_alias(tmp_path):
+    f, msg = yaml_err(tmp_path, "a: &a [1, *a]\n" + BASE_YAML)
+    assert msg == (f"{f}: the YAML has an alias (*name) inside the value it names, so the value would be "
+                   f"infinite: remove that alias")
+
+
+def test_booleans_are_not_numbers():
+    assert err(dict(BASE, hac_lags=True)) == (
+        "p.yaml: hac_lags: value True: a yes/no value is not a number (YAML reads true, false, yes, no, on and off "
+        "as yes/no): write a number")
+    assert err(dict(BASE, horizons=[12, False])).startswith("p.yaml: horizons[1]: value False: a yes/no value")
+    assert params_from_dict(dict(BASE, hac_lags=3, horizons=[0, 6])).hac_lags == 3
+
+
+def test_unit_codes_read_as_yes_no_are_refused():
+    assert err(dict(BASE, units=["RNA", False])) == (
+        "p.yaml: units: value ['RNA', False]: item [1]: False is a yes/no value, not a unit code (YAML reads "
+        "unquoted ON, OFF, YES, NO, Y and N as yes/no): put the code in quotes")
+    assert params_from_dict(dict(BASE, units=["RNA", 123])).units == ["RNA", "123"]
+
+
+def test_period_keys_share_the_interruptions_frequency():
+    assert err(dict(BASE, start=2016)) == (
+        "p.yaml: start 2016 is annual but the interruption dates are monthly: write start as YYYY-MM, like the "
+        "interruption dates")
+    assert err(dict(BASE, exclude=["2019-Q1"])) == (
+        "p.yaml: exclude[0] 2019-Q1 is quarterly but the interruption dates are monthly: write exclude[0] as "
+        "YYYY-MM, like the interruption dates")
+    quarterly = dict(BASE, interruptions=[{"name": "c", "date": "2020-Q3"}], start="2016-Q1")
+    assert params_from_dict(quarterly).start == "2016-Q1"      # the default washout is not checked
+
+
+def test_params_file_must_be_a_bounded_utf8_regular_file(tmp_path, monkeypatch):
+    f, msg = yaml_err(tmp_path, ("title: caf\u00e9\n" + BASE_YAML).encode("latin-1"))
+    assert msg == f"{f}: not UTF-8 text (byte 0xe9 on line 1); re-save the file as UTF-8"
+    d = tmp_path / "folder.yaml"
+    d.mkdir()
+    with pytest.raises(ParameterError) as info:
+        load_params(d)
+    assert str(info.value) == f"{d}: params file is a folder, not a regular file: name a file"
+    monkeypatch.setenv("EVALLIB_MAX_PARAMS_BYTES", "64")
+    f, msg = yaml_err(tmp_path, BASE_YAML)
+    assert msg == (f"{f}: params file is {len(BASE_YAML)} bytes; the bound is 64 bytes (set EVALLIB_MAX_PARAMS_BYTES "
+                   f"to raise the bound): check that it is the file you meant")
+
+
+def test_control_characters_and_odd_keys(tmp_path):
+    f, msg = yaml_err(tmp_path, BASE_YAML + "title: a\x00b\n")
+    assert msg == (f"{f}: not valid YAML at line 6: character U+0000 is not allowed (control characters are not "
+                   f"allowed); remove it or save the file again as plain UTF-8 text")
+    f, msg = yaml_err(tmp_path, BASE_YAML + "2: x\n")
+    assert msg == f"{f}: key 2 is not a name (YAML read it as a number): keys are words such as title, data or metric"
+    assert err(dict(BASE, data="")) == ("p.yaml: data: value '': blank: name the tidy-table file (CSV or Parquet), "
+                                        "relative to the params file")

@@ -247,8 +247,13 @@ def _to_numeric(df: pd.DataFrame, col: str, source: str) -> pd.Series:
     return out
 
 
+def _cell(v) -> str:
+    """A cell for a message: text quoted as found, numbers plainly (``inf``, ``1e+300``)."""
+    return repr(v) if isinstance(v, str) else f"{float(v):g}"
+
+
 def _not_finite(shown, i: int, col: str, source: str):
-    raise DataError(f"{source}: line {i + 2}, column {col}: {shown!r} is not a finite number (infinite, or "
+    raise DataError(f"{source}: line {i + 2}, column {col}: {_cell(shown)} is not a finite number (infinite, or "
                     f"beyond the range of numbers); write the value, or leave the cell blank or * if it is "
                     f"missing")
 
@@ -264,7 +269,7 @@ def _check_finite(out: pd.Series, raw: pd.Series, col: str, source: str) -> None
         big = np.abs(v) > MAX_ABS_VALUE
     if big.any():
         i = int(np.flatnonzero(big)[0])
-        raise DataError(f"{source}: line {i + 2}, column {col}: {raw.iloc[i]!r} is too large (more than "
+        raise DataError(f"{source}: line {i + 2}, column {col}: {_cell(raw.iloc[i])} is too large (more than "
                         f"1e15 in size, beyond any NHS measure); check the column and the units "
                         f"(rescale to thousands or millions)")
 
