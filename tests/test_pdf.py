@@ -80,7 +80,8 @@ def _write_pack(root: Path, *, alpha: float = 0.1, freq: str = "M", synthetic: b
                       "period": period},
          "latest": {"period": last, "value": 72.4}, "spc": {"variation": "common_cause", "assurance": "fail",
                                                             "target": 85.0},
-         "sentence": "The 62-day standard showed no clear change.", "warnings": []},
+         "sentence": "The 62-day standard showed no clear change.", "warnings": [],
+         "failed_checks": ["pre_trend"]},
     ]
     analyses = []
     for k, m in enumerate(measures):
@@ -99,6 +100,10 @@ def _write_pack(root: Path, *, alpha: float = 0.1, freq: str = "M", synthetic: b
                                                                                         "p": 0.0021}],
                                                   "dispersion": 2.31},
                    "warnings": m["warnings"],
+                   "scorecard": {"checks": [{"name": "pre_trend", "passed": False,
+                                             "says": "before formation the system ran apart from its comparators"}],
+                                 "failed": m.get("failed_checks", []),
+                                 "verdict": "improvement" if k == 0 else "unclear"},
                    "provenance": {"evallib_version": "0.1.0", "data_file": "/data/metrics.csv",
                                   "data_sha256": "ab" * 32,
                                   "params": {"metric": m["metric"], "units": ["RNA", "RXK"], "alpha": alpha,
@@ -201,7 +206,7 @@ def test_index_in_ipr_order_with_alpha_labels_and_controlled_counts(built):
     assert re.search(r"52-week waiters lower is better; elective backlog \* December 2023 \u2014", index)
     assert "\u22124.4 patients \u22128.9 to \u22120.60 patients improvement" in index
     assert "72.4% December 2023 85.0%" in index
-    assert "+1.0 pp \u22121.5 to +3.5 pp unclear" in index
+    assert "+1.0 pp \u22121.5 to +3.5 pp unclear Check failed: pre trend" in index
     assert "1 caveat: see its section" in index
     assert "Broken analysis failed" in index
 
@@ -230,6 +235,13 @@ def test_sections_carry_page_content_tables_and_title_case_names(built):
     # the long heading wraps onto a second line inside the page width
     assert [l.strip() for l in pages[3].split("\n")[1:3]] == ["Small waits at Sandwell and West Birmingham",
                                                              "Hospitals NHS Trust"]
+
+
+def test_a_failed_check_is_named_in_plain_words_on_the_section(built):
+    _, _, r = built
+    sec = _flat(_text(r)[4])
+    assert ("Read with care. Failed check: pre trend: before formation the system ran apart from its "
+            "comparators.") in sec
 
 
 def test_details_go_to_the_technical_appendix(built):

@@ -729,7 +729,11 @@ def _context(pack_dir: Path, manifest: dict, measures: list[_Measure], workdir: 
         rel, rlo, rhi = (_num(h.get(x)) for x in ("relative", "relative_lower", "relative_upper"))
         verdict = _verdict(s, r)
         scorecard = r.get("scorecard") or {}
-        flags = [str(x) for x in scorecard.get("failed") or []]
+        failed_names = [str(x) for x in (s.get("failed_checks") or scorecard.get("failed") or [])]
+        says = {c.get("name"): c.get("says") for c in scorecard.get("checks") or [] if isinstance(c, dict)}
+        flags = [x.replace("_", " ") for x in failed_names]
+        flag_details = [f"{x.replace('_', ' ')}: {says[x]}" if says.get(x) else x.replace("_", " ")
+                        for x in failed_names]
         row = {
             "id": m.id, "label": s.get("label") or m.title, "title": s.get("title") or m.title,
             "aim": s.get("aim", ""), "direction": DIRECTION_TEXT.get(s.get("improvement"), ""),
@@ -747,7 +751,7 @@ def _context(pack_dir: Path, manifest: dict, measures: list[_Measure], workdir: 
             "observed": _shown_value(h.get("observed"), unit, kind) if h else "\u2014",
             "expected": _fmt(h.get("counterfactual"), unit) if h else "\u2014",
             "verdict": verdict, "verdict_colour": VERDICT_COLOURS.get(verdict, "nhs-mid-grey"),
-            "flags": flags,
+            "flags": flags, "flag_details": flag_details,
             "sentence": s.get("sentence", ""), "warnings": [str(w) for w in s.get("warnings") or []],
             "design": s.get("design") or r.get("design", ""), "model": s.get("model") or r.get("model", ""),
             "interruption": h.get("interruption") or "",
