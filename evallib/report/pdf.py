@@ -892,7 +892,11 @@ def compile_typst(source: str, workdir: Path) -> bytes:
     """Compile Typst ``source`` (images resolved in ``workdir``) to PDF bytes.
 
     Raises :class:`PublishError` with Typst's message and location if it fails."""
-    import typst
+    try:
+        import typst
+    except ImportError:
+        raise PublishError("the PDF board pack needs the typst package (pinned in pyproject.toml); "
+                           "install it with `make venv` or `pip install -e .`") from None
 
     main = Path(workdir) / "pack.typ"
     main.write_text(source, encoding="utf-8")
