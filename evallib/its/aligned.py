@@ -399,7 +399,21 @@ def fit_aligned(params, table, *, model: str | None = None, treated: Series | No
             if bad.any():
                 raise ModelError(f"comparator rescaling needs positive pre-formation means; comparators "
                                  f"{[codes[j] for j in np.flatnonzero(bad)][:5]} have none (use comparator_scale: none)")
-    members = A.placebo_members(J, n_units, params.aligned.placebos, params.aligned.seed)
+    # size-matched placebo systems: volume is the pre-formation mean of the values (counts and
+    # continuous sums) or of the denominators (proportions, rates)
+    vol_c = (Nc if (Nc is not None and scale in ("logit", "rate")) or params.aggregate == "ratio" else Yc)[fit]
+    vol_c = np.nanmean(vol_c, axis=0)
+    vol_0 = float(np.nanmean((n0 if (n0 is not None and (scale in ("logit", "rate") or
+                                                          params.aggregate == "ratio")) else y0)[fit]))
+    if params.aggregate == "mean" and scale not in ("logit", "rate"):
+        vol_0 *= n_units
+    band = float(params.aligned.size_band or 0.0)
+    members = A.placebo_members(J, n_units, params.aligned.placebos, params.aligned.seed, volume=vol_c,
+                                target=vol_0, band=band, min_placebos=max(min_k, 100))
+    if band > 1 and members.shape[1] and not np.all(
+            (vol_c @ members >= vol_0 / band - 1e-9) & (vol_c @ members <= vol_0 * band + 1e-9)):
+        warns.append(f"fewer than {max(min_k, 100)} placebo systems of {n_units} comparators are within a factor "
+                     f"{band:g} of the treated system's size, so placebo systems of any size are used")
     systems = A.build_systems(scale, params.aggregate, y0=y0, n0=n0, Yc=Yc, Nc=Nc, members=members, pre=fit,
                               rescale=rescale, value_scale=value_scale)
     inf = A.infer(scale, systems, X, fit, studentize=params.aligned.studentize)

@@ -169,32 +169,58 @@ def align(scale: str, X: np.ndarray, fit: np.ndarray, *, y: np.ndarray, base: np
     raise ValueError(f"scale {scale!r} is not one of {SCALES}")
 
 
-def placebo_members(n_comparators: int, size: int, max_placebos: int, seed: int) -> np.ndarray:
+def placebo_members(n_comparators: int, size: int, max_placebos: int, seed: int, *,
+                    volume: np.ndarray | None = None, target: float | None = None, band: float = 0.0,
+                    min_placebos: int = 1) -> np.ndarray:
     """Member indicator matrix (J, K) of placebo systems of ``size`` comparators each.
 
     Every combination when there are at most ``max_placebos`` of them, else
     ``max_placebos`` distinct random combinations drawn with ``numpy.random.default_rng(seed)``
     (sorted, so the draw does not depend on the order they were found in).
+
+    **Size-matched placebos**: with ``volume`` (J,) and ``band`` > 1, only systems whose total
+    volume lies within ``[target / band, target * band]`` are kept (the treated system's volume is
+    ``target``), so that a system of four large trusts is compared with systems of similar size,
+    not with four small ones whose relative changes are far noisier. When fewer than
+    ``min_placebos`` such systems exist the band is dropped (all systems are used).
     """
     from math import comb
     from itertools import combinations
 
     J = n_comparators
     total = comb(J, size)
-    if total <= max_placebos:
-        combos = list(combinations(range(J), size))
+    use_band = volume is not None and target is not None and band > 1 and np.isfinite(target) and target > 0
+
+    def ok(key) -> bool:
+        if not use_band:
+            return True
+        v = float(np.sum(volume[list(key)]))
+        return target / band <= v <= target * band
+
+    if total <= max(max_placebos, 5000) and (total <= max_placebos or use_band):
+        combos = [c for c in combinations(range(J), size) if ok(c)]
+        if use_band and len(combos) < min_placebos:
+            return placebo_members(J, size, max_placebos, seed, min_placebos=min_placebos)
+        if len(combos) > max_placebos:
+            rng = np.random.default_rng(seed)
+            pick = np.sort(rng.choice(len(combos), size=max_placebos, replace=False))
+            combos = [combos[i] for i in pick]
     else:
         rng = np.random.default_rng(seed)
-        seen: set[tuple[int, ...]] = set()
-        while len(seen) < max_placebos:
-            draw = rng.choice(J, size=(2 * max_placebos, size), replace=True)
-            for row in draw:
-                key = tuple(sorted(set(int(v) for v in row)))
-                if len(key) == size:
-                    seen.add(key)
-                if len(seen) >= max_placebos:
-                    break
-        combos = sorted(seen)
+        found = np.empty((0, size), dtype=int)
+        for _ in range(10):
+            draw = np.sort(np.argpartition(rng.random((20 * max_placebos, J)), size, axis=1)[:, :size], axis=1)
+            if use_band:
+                v = volume[draw].sum(1)
+                draw = draw[(v >= target / band) & (v <= target * band)]
+            found = np.unique(np.vstack([found, draw]), axis=0)
+            if len(found) >= max_placebos:
+                break
+        if use_band and len(found) < min_placebos:
+            return placebo_members(J, size, max_placebos, seed, min_placebos=min_placebos)
+        if len(found) > max_placebos:
+            found = found[np.sort(rng.choice(len(found), size=max_placebos, replace=False))]
+        combos = [tuple(int(x) for x in row) for row in found]
     M = np.zeros((J, len(combos)))
     for k, c in enumerate(combos):
         M[list(c), k] = 1.0
@@ -344,9 +370,10 @@ def infer(scale: str, systems: Systems, X: np.ndarray, fit: np.ndarray, *, stude
     gap0, gaps = g[:, 0], g[:, 1:]
     s0, s = float(s_all[0]), s_all[1:]
     if studentize:
+        ok = np.isfinite(s) & (s > 0)
         with np.errstate(divide="ignore", invalid="ignore"):
             null = gaps * (s0 / s)[None, :]
-        null[:, ~(s > 0)] = np.nan
+        null[:, ~ok] = np.nan
     else:
         null = gaps
     return Inference(batch=b, gap0=gap0, gaps=gaps, s0=s0, s=s, null=null, studentized=studentize)
