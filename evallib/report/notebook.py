@@ -191,27 +191,67 @@ def cached_table(path):
 
 
 # ------------------------------------------------------------------ sections
-def start(params_path: str | os.PathLike, overrides: dict | None = None) -> Analysis:
-    """Load the params (with ``overrides`` on top) and the data; show the title and banners.
+def start(params_path: str | os.PathLike, overrides: dict | None = None,
+          namespace: dict | None = None, notebook: str = "its_outcome", **keys) -> Analysis:
+    """Load the params (``overrides`` and the notebook parameters on top) and the data; show the
+    title and banners.
 
-    ``params_path`` is relative to the notebook's folder (the working directory).
-    Raises ParameterError / DataError with the file and key at fault.
+    - ``namespace`` (the notebook's ``globals()``): its parameters named in
+      :data:`evallib.report.params_cell.PARAMS_FROM` override the params file when not None,
+      and a parameter papermill injected that ``notebook`` does not know is a ParameterError;
+    - ``keys``: the same params keys given directly (``start(path, metric="ae_4h_pct")``);
+    - ``params_path`` is absolute, or relative to the working directory or to the notebooks
+      folder (tried in that order, :func:`evallib.report.params_cell.find_params_file`);
+      ``data`` in it resolves against its folder.
+
+    What changed beyond the keys themselves (the title and metric-bound keys of another
+    metric, a percentage's aggregate) is stated on the page. The metric's label and unit
+    come from :func:`evallib.metrics.metric_info_for`, registered for the analysis
+    (:func:`evallib.metrics.use_params`). Raises ParameterError / DataError with the file
+    and key at fault.
     """
+    from evallib.metrics import known_metric, use_params
     from evallib.plots import palette
+    from evallib.report import params_cell as pc
 
-    p = Path(params_path)
+    given = {}
+    if namespace is not None:
+        pc.check_injected(namespace, notebook)
+        given.update(pc.given_keys(namespace, notebook))
+    given.update({k: v for k, v in keys.items() if v is not None})
+    p = pc.find_params_file(params_path)
     raw = read_yaml(p)
-    if overrides:
-        raw = deep_merge(raw, dict(overrides))
-    params = params_from_dict(raw, p.resolve().parent, str(p))
-    table = cached_table(params.data)
-    info = metric_info(params.metric)
+    if "analyses" in raw:
+        from evallib.exceptions import ParameterError
+
+        raise ParameterError(f"{p}: this is a pack (it has analyses:); point params_path at one analysis's "
+                             f"params file, or build the pack with `evallib batch {p}`")
+    base, source = p.resolve().parent, str(p) + (f" with notebook parameters ({pc.describe(given)})" if given else "")
+    first, _ = pc.merge(raw, overrides, given, source)
+    table = cached_table(params_from_dict(first, base, source).data)
+    merged, changes = pc.merge(raw, overrides, given, source, pc.table_has_ratio(table))
+    params = params_from_dict(merged, base, source)
+    info = use_params(params)
     a = Analysis(params=params, table=table, info=info, params_path=p)
     palette.apply_style()
     md(f"# {params.display_title}", board=False)
     if a.synthetic:
         md("> **SYNTHETIC DATA.** These figures come from the simulated demo table, not from real "
            "NHS data. They show how the analysis works; do not use them for decisions.", board=False)
+    if given or overrides:
+        md(f"**Notebook parameters** (over `{p.name}`): "
+           + "; ".join(x for x in (pc.describe(given), pc.describe(dict(overrides or {}))) if x) + ".", board=False)
+    for c in changes:
+        md(f"> **Note.** {c}", board=False)
+        a.notes.append(c)
+    if not known_metric(params.metric):
+        own = [k for k in ("metric_label", "metric_unit", "improvement") if getattr(params, k) is not None]
+        msg = (f"{params.metric} is not in the evallib metric catalogue: "
+               + (f"its {', '.join(own)} come from the params file" if own else
+                  "it is labelled by its id, with no unit and no preferred direction; set metric_label, "
+                  "metric_unit and improvement in the params file to describe it")
+               + ".")
+        md(f"> **Note.** {msg}", board=False)
     dates = ", ".join(f"{i.name.replace('_', ' ')} from {i.date}" for i in params.interruptions)
     md(f"**Measure:** {info.label} ({info.unit or 'value'}; better when "
        f"{ {'increase': 'higher', 'decrease': 'lower'}.get(a.improvement, 'neither: no preferred direction') }). "
@@ -246,21 +286,20 @@ def show_data_quality(a: Analysis):
 
 
 def fit(a: Analysis):
-    """Fit the primary design (controlled when comparators are given, DESIGN.md defaults).
+    """Fit the design the params ask for (controlled when comparators are given; see docs/contracts.md).
 
-    If a controlled or synthetic design cannot be fitted (a ModelError), the
-    single-group analysis is shown instead and the reason becomes a caveat.
+    A design that cannot be fitted is an error with its reason (the ModelError of the
+    design, re-raised naming the design and the params keys that choose another); it never
+    falls back to another design silently.
     """
+    design = a.params.resolved_design
     try:
         res = evallib.analyse(a.params, a.table)
     except ModelError as exc:
-        if a.params.resolved_design == "single":
-            raise
-        msg = f"The {a.params.resolved_design} analysis could not be fitted ({exc}); the results below " \
-              f"are from the single-group analysis, which cannot separate the collaborative from COVID-19."
-        md(f"> **Note.** {msg}")
-        a.notes.append(msg)
-        res = evallib.analyse(a.params.model_copy(update={"design": "single"}), a.table)
+        hint = ("" if design == "single" else
+                f"; to analyse the treated trusts alone instead, set design: single (a single-group "
+                f"analysis cannot separate the collaborative from COVID-19)")
+        raise ModelError(f"the {design} design cannot be fitted for {a.params.metric}: {exc}{hint}") from exc
     md(f"Model: **{res.model}**, design: **{res.design}**, {res.n_obs} observations.")
     return res
 
@@ -660,6 +699,352 @@ def write_outputs(a: Analysis, res, results_path: str = "results.json",
     return rp, sp
 
 
+# ------------------------------------------------------------------ analyst view (not on board pages)
+#: the notebook cell tag that keeps a cell out of board pages (see evallib.report.render)
+ANALYST_TAG = "analyst"
+
+
+def _short(v, width: int = 160) -> str:
+    if isinstance(v, float):
+        return "\u2014" if v != v else f"{v:.4g}"
+    if isinstance(v, (list, tuple)):
+        text = ", ".join(map(str, v))
+    elif isinstance(v, dict):
+        text = "; ".join(f"{k} {_short(x, 40)}" for k, x in v.items())
+    else:
+        text = str(v)
+    return text if len(text) <= width else text[:width - 1] + "\u2026"
+
+
+def specification(a: Analysis, res) -> list[tuple[str, str]]:
+    """What was fitted, as (item, value) rows: design, method, model and why, scale,
+    covariance or inference, residual lag, seasonality, interruptions, periods, comparators."""
+    p = a.params
+    d = res.diagnostics() or {}
+    method = getattr(res, "method", None) or d.get("controlled_method") or d.get("method")
+    rows: list[tuple[str, str]] = [("Design", res.design + (f" ({method})" if method else ""))]
+    why = getattr(res, "model_reason", None) or d.get("model_choice")
+    rows.append(("Model", res.model + (f": {why}" if why else (" (given in the params)" if p.model else ""))))
+    if d.get("scale") is not None or d.get("scale_reason"):
+        rows.append(("Scale", f"{d.get('scale')}" + (f": {d['scale_reason']}" if d.get("scale_reason") else "")))
+    if isinstance(d.get("inference"), dict):
+        inf = d["inference"]
+        rows.append(("Inference", f"{inf.get('method')}; {inf.get('placebos')} placebo systems, "
+                                  f"{'studentized' if inf.get('studentized') else 'not studentized'}, seed {inf.get('seed')}"))
+    else:
+        cov = d.get("cov_type") or d.get("interval_method")
+        if cov:
+            rows.append(("Covariance", str(cov)))
+        if d.get("distribution"):
+            rows.append(("Reference distribution", str(d["distribution"])))
+    if d.get("hac_lags") is not None:
+        rows.append(("Newey-West lag", f"{d['hac_lags']}" + (f" ({d['hac_lag_rule']})" if d.get("hac_lag_rule") else "")))
+    if d.get("rho") is not None:
+        rows.append(("AR(1) rho (Prais-Winsten)", f"{float(d['rho']):.3f}"))
+    if d.get("dispersion") is not None:
+        rows.append(("Dispersion", f"{float(d['dispersion']):.3g}"))
+    if d.get("own_terms") is not None:
+        rows.append(("System's own terms", _short(d["own_terms"]) or "none"))
+    rows.append(("Seasonality", p.seasonality))
+    rows.append(("Interruptions", "; ".join(f"{i.name} {i.date} ({'+'.join(i.terms)}"
+                                            f"{', transition ' + str(i.transition) if i.transition else ''})"
+                                            for i in p.interruptions)))
+    pf = getattr(res, "periods_fitted", None)
+    if pf:
+        rows.append(("Periods", f"{pf[0]} to {pf[1]}, {res.n_obs} observations"))
+    rows.append(("Treated trusts", f"{', '.join(p.units)} combined by {p.aggregate}"))
+    if res.design != "single":
+        kept, dropped = comparators(res)
+        rule = d.get("comparator_rule") or d.get("fit_rule")
+        rows.append(("Comparators", f"{len(kept)} kept, {len(dropped)} dropped"
+                                    + (f" ({rule})" if d.get("comparator_rule") else "")))
+    return rows
+
+
+def comparators(res) -> tuple[list[str], dict[str, str]]:
+    """(codes kept, {code: reason dropped}) of a controlled or synthetic result."""
+    d = res.diagnostics() or {}
+    kept = d.get("comparators_used") or d.get("comparators")
+    if kept is None and hasattr(res, "weights"):
+        kept = list(res.weights["org_code"])
+    dropped = d.get("comparators_dropped")
+    if dropped is None and hasattr(res, "dropped"):
+        dropped = res.dropped
+    return list(kept or []), dict(dropped or {})
+
+
+def show_specification(a: Analysis, res) -> list[tuple[str, str]]:
+    """Analyst view: the specification table, and the comparators kept and dropped with reasons."""
+    import pandas as pd
+
+    rows = specification(a, res)
+    _html_table(pd.DataFrame(rows, columns=["Item", "Value"]))
+    if res.design == "single":
+        md("No comparators: a single-group design (the treated trusts' own trend is the counterfactual).")
+        return rows
+    kept, dropped = comparators(res)
+    names = {}
+    try:
+        f = a.table.frame
+        names = dict(zip(f["org_code"], f["org_name"]))
+    except (AttributeError, KeyError):
+        pass
+    weights = {}
+    if hasattr(res, "weights"):
+        w = res.weights
+        weights = dict(zip(w["org_code"], w["weight"]))
+    t = pd.DataFrame([{"Trust": c, "Name": names.get(c, "") or "", "Status": "kept",
+                       "Reason": f"weight {weights[c]:.3f}" if c in weights else ""} for c in kept]
+                     + [{"Trust": c, "Name": names.get(c, "") or "", "Status": "dropped", "Reason": r}
+                        for c, r in dropped.items()])
+    md(f"**Comparators:** {len(kept)} kept, {len(dropped)} dropped.")
+    if len(t):
+        _display(t)
+    return rows
+
+
+def coefficient_table(res):
+    """The model's terms: ``summary_frame()`` where the result has one, else ``coefficients``."""
+    if hasattr(res, "summary_frame"):
+        try:
+            return res.summary_frame()
+        except NotImplementedError:
+            pass
+    return res.coefficients
+
+
+def show_coefficients(a: Analysis, res):
+    """Analyst view: the coefficient table (estimates, standard errors, intervals, p-values)."""
+    t = coefficient_table(res)
+    md(f"**Coefficients** ({res.design}, {res.model}; intervals at {1 - a.params.alpha:.0%}"
+       + ("; GLM terms on the link scale, `ratio` is exp(estimate)" if res.model in _RATIO_MODELS else "") + ").")
+    _display(t.round(6) if hasattr(t, "round") else t)
+    return t
+
+
+def residual_acf(res) -> tuple[list[float], int, str]:
+    """(ACF at lags 1.., n residuals, what the residuals are) from ``diagnostics()['acf']``,
+    else from observed minus fitted in the fitted periods (a synthetic control)."""
+    import numpy as np
+
+    d = res.diagnostics() or {}
+    if d.get("acf"):
+        what = d.get("residuals") or ("pre-formation gaps of the system" if d.get("method") == "aligned" else "residuals")
+        n = int(d.get("n_fit_pre") or d.get("n_obs") or res.n_obs)
+        return [float(x) for x in d["acf"]], n, str(what)
+    from evallib.its.results import acf
+
+    cf = res.counterfactual()
+    fit = cf[cf["in_fit"]] if "in_fit" in cf else cf
+    e = (fit["observed"] - fit["fitted"]).to_numpy(dtype=float)
+    e = e[np.isfinite(e)]
+    nl = max(1, min(12, len(e) // 2 - 1))
+    return [float(x) for x in acf(e - e.mean(), nl)], len(e), "observed minus fitted in the fitted periods"
+
+
+def show_fit_check(a: Analysis, res):
+    """Analyst view: fitted against observed (with residuals) and the residual ACF."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from evallib.plots import palette
+
+    cf = res.counterfactual()
+    x = np.arange(len(cf))
+    obs = cf["observed"].to_numpy(dtype=float)
+    fitted = cf["fitted"].to_numpy(dtype=float)
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(9, 5.5), sharex=True, gridspec_kw={"height_ratios": [2, 1]})
+    ax1.plot(x, obs, "o", ms=3, color=palette.NHS_BLUE, label="observed")
+    ax1.plot(x, fitted, "-", lw=1.5, color=palette.NHS_BLACK, label="fitted")
+    ax1.set_title(f"{a.label}: fitted against observed", loc="left")
+    ax1.legend(frameon=False, loc="best")
+    ax2.axhline(0, color="grey", lw=0.8)
+    ax2.bar(x, obs - fitted, color=palette.NHS_MID_GREY)
+    ax2.set_ylabel("observed \u2212 fitted")
+    step = max(1, len(x) // 8)
+    ax2.set_xticks(x[::step])
+    ax2.set_xticklabels(list(cf["period"])[::step], rotation=0)
+    for i in a.params.interruptions:
+        if i.date in set(cf["period"]):
+            k = list(cf["period"]).index(i.date)
+            for ax in (ax1, ax2):
+                ax.axvline(k - 0.5, color="grey", ls="--", lw=0.8)
+    if a.synthetic:
+        palette.stamp_synthetic(fig)
+    _show_fig(fig)
+    r, n, what = residual_acf(res)
+    fig, ax = plt.subplots(figsize=(7, 3))
+    lags = np.arange(1, len(r) + 1)
+    ax.bar(lags, r, color=palette.NHS_MID_GREY, width=0.6)
+    band = 1.96 / np.sqrt(max(n, 1))
+    ax.axhline(band, color="black", ls=":", lw=0.8)
+    ax.axhline(-band, color="black", ls=":", lw=0.8)
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_xlabel("lag")
+    ax.set_title(f"Residual autocorrelation ({what}, n = {n})", loc="left")
+    if a.synthetic:
+        palette.stamp_synthetic(fig)
+    _show_fig(fig)
+    outside = [int(k) for k, v in zip(lags, r) if abs(v) > band]
+    md(f"Residual ACF: lags outside \u00b11.96/\u221an = \u00b1{band:.2f}: "
+       + (", ".join(map(str, outside)) if outside else "none") + ".")
+    return {"acf": r, "n": n, "band": band, "outside": outside}
+
+
+def show_event_study_table(a: Analysis, res):
+    """Analyst view: the event study numbers (aligned design), or a sentence saying the design has none."""
+    if not hasattr(res, "event_study"):
+        md(f"The {res.design} design has no event study (it is a feature of the comparator-aligned design).")
+        return None
+    es = res.event_study()
+    pt = res.pre_trend_test
+    md(f"**Event study** (gap = observed minus expected, placebo interval at {1 - a.params.alpha:.0%}). "
+       f"Joint pre-trend test of the {pt['leads']} months {pt['from']} to {pt['to']}: statistic "
+       f"{pt['statistic']:.3g}, placebo p = {pt['p']:.3f} ({pt['placebos']} placebos).")
+    _display(es.round(4))
+    return es
+
+
+# ------------------------------------------------------------------ power_planning notebook
+def _crossing(g, target: float):
+    """First n_post at which the curve ``g`` (n_post, mde_relative) is at or below ``target``,
+    and the curve's fall per step there (None when it never crosses)."""
+    g = g.dropna(subset=["mde_relative"]).sort_values("n_post")
+    below = g[g["mde_relative"] <= target]
+    if below.empty:
+        return None, None
+    k = g.index.get_loc(below.index[0])
+    if k == 0:
+        return int(below["n_post"].iloc[0]), None
+    prev, cur = g.iloc[k - 1], g.iloc[k]
+    per = (prev["mde_relative"] - cur["mde_relative"]) / max(1, cur["n_post"] - prev["n_post"])
+    return int(cur["n_post"]), float(per)
+
+
+def power_conclusions(plan, n_sim: int | None = None, flat: float = 0.001) -> list[str]:
+    """Sentences reading a :class:`evallib.its.power.PowerPlan`, built from its curves and table.
+
+    - how fast the primary scenario's minimum detectable change (MDE) falls: from the
+      shortest post-period to two years (24 months, 8 quarters or 2 years) and from there
+      to the longest considered;
+    - for each scenario, whether and when its curve reaches the target change, and the
+      lowest MDE when it does not; whether the single-group and controlled scenarios differ;
+    - whether the primary curve is nearly flat where it crosses the target (falling by
+      less than ``flat``, 0.1 percentage point of relative change, per period): the
+      crossing month is then uncertain;
+    - scenarios whose simulated size differs from alpha by more than two Monte-Carlo
+      standard errors (with ``n_sim``).
+    """
+    import math
+
+    import numpy as np
+
+    unit = plan.unit_word
+    target = plan.relative_change
+    out: list[str] = []
+    tab = plan.table
+    prim_rows = tab[tab["primary"]]
+    if prim_rows.empty or plan.curve.empty:
+        return ["No scenario could be computed: " + "; ".join(str(e) for e in tab["error"] if e)] if len(tab) else []
+    prim = prim_rows.iloc[0]
+    g = plan.curve[plan.curve["scenario"] == prim["scenario"]].dropna(subset=["mde_relative"]).sort_values("n_post")
+    if len(g) >= 2:
+        two = {"month": 24, "quarter": 8, "year": 2}.get(unit, 24)
+        first, last = g.iloc[0], g.iloc[-1]
+        mid = g.iloc[int(np.argmin(np.abs(g["n_post"].to_numpy() - two)))]
+        fall1 = first["mde_relative"] - mid["mde_relative"]
+        fall2 = mid["mde_relative"] - last["mde_relative"]
+        shape = ("most of the fall comes early and the curve then flattens: with a long post-period the "
+                 "uncertainty left is in the pre-period trend and the earlier segments, which more data after "
+                 "the interruption cannot reduce" if fall1 > 2 * fall2 else
+                 "it keeps falling steadily: more data after the interruption still help")
+        out.append(f"Under the primary scenario ({prim['scenario']}), the minimum detectable change falls from "
+                   f"{first['mde_relative']:.1%} with {int(first['n_post'])} {unit}s of data after the interruption "
+                   f"to {mid['mde_relative']:.1%} with {int(mid['n_post'])} and {last['mde_relative']:.1%} with "
+                   f"{int(last['n_post'])}; {shape}.")
+    reach = {}
+    for name, gs in plan.curve.groupby("scenario", sort=False):
+        gs = gs.dropna(subset=["mde_relative"])
+        if gs.empty:
+            continue
+        n_cross, _ = _crossing(gs, target)
+        lowest = gs.loc[gs["mde_relative"].idxmin()]
+        reach[name] = n_cross
+        now = plan.n_post_now
+        if n_cross is None:
+            out.append(f"{name}: stays above the {target:.0%} target within {int(gs['n_post'].max())} {unit}s "
+                       f"(lowest {lowest['mde_relative']:.1%} at {int(lowest['n_post'])} {unit}s).")
+        else:
+            when = ("already reached with the data now" if now is not None and n_cross <= now else
+                    f"{n_cross - now} more than now" if now is not None else "")
+            out.append(f"{name}: reaches the {target:.0%} target at about {n_cross} {unit}s after the "
+                       f"interruption ({when}) on the curve's {int(gs['n_post'].diff().median() or 1)}-{unit} grid.")
+    single = [n for n in reach if str(n).startswith("single")]
+    controlled = [n for n in reach if not str(n).startswith("single")]
+    if single and controlled:
+        s_none = all(reach[n] is None for n in single)
+        c_any = any(reach[n] is not None for n in controlled)
+        if s_none and c_any:
+            out.append("No single-group scenario reaches the target while a controlled one does: with the earlier "
+                       "interruption (COVID-19) modelled beside the collaborative, later data do not separate the "
+                       "two in a single series. This is why the controlled design is primary.")
+        elif s_none and not c_any:
+            out.append("No scenario, single-group or controlled, reaches the target within the months considered: "
+                       f"a {target:.0%} change is too small for these data; read the lowest detectable change instead.")
+        elif not s_none:
+            s_first = min(reach[n] for n in single if reach[n] is not None)
+            c_vals = [reach[n] for n in controlled if reach[n] is not None]
+            out.append(f"A single-group scenario reaches the target (at {s_first} {unit}s)"
+                       + (f", as do the controlled ones (from {min(c_vals)} {unit}s)" if c_vals else
+                          ", the controlled ones do not")
+                       + ": the single-group answer still cannot separate the collaborative from COVID-19.")
+    n_cross, per = _crossing(g, target) if len(g) else (None, None)
+    if n_cross is not None and per is not None:
+        if per < flat:
+            out.append(f"The primary curve is nearly flat where it crosses the target (it falls by "
+                       f"{100 * per:.2f} percentage points per {unit} there), so the crossing {unit} is uncertain: "
+                       f"a few more simulated series or a slightly different noise estimate could move it by "
+                       f"several {unit}s. Read the minimum detectable change, not just the crossing {unit}.")
+        else:
+            out.append(f"Where the primary curve crosses the target it still falls by {100 * per:.2f} percentage "
+                       f"points per {unit}, so the crossing {unit} is well determined.")
+    if n_sim:
+        se = math.sqrt(plan.alpha * (1 - plan.alpha) / n_sim)
+        off = [(r["scenario"], float(r["size"])) for _, r in tab.iterrows()
+               if np.isfinite(r["size"]) and abs(r["size"] - plan.alpha) > 2 * se]
+        if off:
+            text = "; ".join(f"{n} ({v:.3f}, {'over' if v > plan.alpha else 'under'}-rejecting: its power is "
+                             f"{'overstated' if v > plan.alpha else 'understated'})" for n, v in off)
+            out.append(f"The test's size (false-positive rate) differs from alpha = {plan.alpha:g} by more than two "
+                       f"simulation standard errors ({2 * se:.3f}) in: {text}.")
+        else:
+            out.append(f"The test's size (false-positive rate) is within two simulation standard errors "
+                       f"({2 * se:.3f}) of alpha = {plan.alpha:g} in every scenario.")
+    return out
+
+
+def show_power_conclusions(plan, n_sim: int | None = None) -> list[str]:
+    """Display :func:`power_conclusions` as a list."""
+    lines = power_conclusions(plan, n_sim)
+    md("\n".join(f"- {x}" for x in lines))
+    return lines
+
+
+def data_quality_page(params_path: str | os.PathLike, metrics: list[str] | None = None,
+                      units: list[str] | str | None = None, summary_path: str | None = "summary.json",
+                      namespace: dict | None = None) -> dict:
+    """The ``data_quality`` notebook: checks its parameters (``namespace``), finds the params
+    file as :func:`start` does, then :func:`show_coverage`."""
+    from evallib.report import params_cell as pc
+
+    if namespace is not None:
+        pc.check_injected(namespace, "data_quality")
+    p = pc.find_params_file(params_path, what="params or pack file")
+    units = pc.coerce("units", units) if units else None
+    metrics = pc.coerce("units", metrics) if isinstance(metrics, str) else metrics
+    return show_coverage(p, metrics or None, units or None, summary_path=summary_path)
+
+
 # ------------------------------------------------------------------ data_quality notebook
 def show_coverage(params_path: str | os.PathLike, metrics: list[str] | None = None,
                   units: list[str] | None = None, summary_path: str | None = "summary.json") -> dict:
@@ -719,4 +1104,6 @@ def show_coverage(params_path: str | os.PathLike, metrics: list[str] | None = No
 __all__ = ["Analysis", "start", "show_data_quality", "fit", "show_system", "show_robustness",
            "show_diagnostics", "show_single_contrast", "show_sensitivity", "show_trusts", "show_spc",
            "show_findings", "show_provenance", "write_outputs", "board_summary", "effects_table",
-           "covid_caveat", "show_coverage", "md"]
+           "covid_caveat", "show_coverage", "md", "specification", "comparators", "show_specification",
+           "coefficient_table", "show_coefficients", "residual_acf", "show_fit_check", "show_event_study_table",
+           "power_conclusions", "show_power_conclusions", "data_quality_page", "ANALYST_TAG"]

@@ -11,7 +11,8 @@ What is dropped before rendering:
 
 - ``stderr`` streams (library warnings are for analysts: they stay in the executed
   notebook);
-- cells tagged ``remove-cell`` or ``board-hide``, and outputs whose display metadata
+- cells tagged ``remove-cell``, ``board-hide`` or ``analyst`` (the notebook's analyst view
+  of the model), and outputs whose display metadata
   has ``{"evallib": {"board": false}}`` (the notebook's own title and banner: the
   page template has its own);
 - code cells left without outputs (e.g. the parameters cells);
@@ -31,7 +32,7 @@ import evallib
 from evallib.report.checks import check_page
 
 TEMPLATES = Path(__file__).parent / "templates"
-HIDE_TAGS = {"remove-cell", "board-hide"}
+HIDE_TAGS = {"remove-cell", "board-hide", "analyst"}   # analyst: the model view of its_outcome
 
 
 @lru_cache(maxsize=None)
