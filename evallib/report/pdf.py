@@ -42,7 +42,6 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import hashlib
-import html as _html
 import io
 import json
 import logging
