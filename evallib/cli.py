@@ -31,6 +31,7 @@ COMMANDS = {
     "run": "evallib.batch.commands:run_command",
     "batch": "evallib.batch.commands:batch_command",
     "import": "evallib.data.nhs.importer:import_command",
+    "new-pack": "evallib.newpack:new_pack_command",
 }
 
 #: the kinds of NHS England file `evallib import` reads (evallib.data.nhs.LOADERS; a test keeps them equal)
@@ -144,6 +145,23 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="tidy table to write or update (.csv or .parquet)")
     s.add_argument("--ods-map", default=None,
                    help="CSV of old_code,new_code successor mappings (default: the built-in list)")
+
+    purpose = "write the params pack of a new collaborative (trusts, formation date, measures), ready for batch"
+    s = sub.add_parser("new-pack", help=purpose, description=purpose + ".", formatter_class=_FMT,
+                       epilog=_epilog(["evallib new-pack params/mine.yaml --trusts RXX,RYY --formation 2021-04 "
+                                       "--measures rtt_52w_waiters,cancer_62d_pct --data data/nhs.csv"],
+                                      "Trusts and measures must be in the table. An existing file is never "
+                                      "overwritten.\nSee evallib/newpack.py for what the pack contains."))
+    s.add_argument("pack", help="pack YAML file to write (refused if it exists)")
+    s.add_argument("--trusts", required=True, help="treated trusts' codes, comma-separated")
+    s.add_argument("--formation", required=True, help="the collaborative's first period, e.g. 2021-04")
+    s.add_argument("--measures", required=True, help="metric ids, comma-separated")
+    s.add_argument("--data", required=True, help="tidy table (.csv or .parquet), relative to the working directory")
+    s.add_argument("--title", default=None, help="pack title (default: names the trusts)")
+    s.add_argument("--comparators", default="all_other",
+                   help="all_other, matched, none or comma-separated codes (default: all_other)")
+    s.add_argument("--no-covid", action="store_true",
+                   help="no COVID-19 interruption at 2020-03 (default: one, when it is before formation)")
     return p
 
 
