@@ -156,3 +156,19 @@ def test_disclosive_set_is_exactly_the_counts_the_policy_changes():
     counts = list(range(0, 30)) + [1234, 1235, 2.5, math.nan, -1, "x"]
     assert NHS_DIGITAL.disclosive(counts) == ({1, 2, 3, 4, 5, 6, 7} | {c for c in range(8, 30) if c % 5}
                                               | {1234})
+
+
+def test_table_counts_takes_numerators_denominators_and_count_metrics_only():
+    frame = pd.DataFrame({
+        "period": ["2021-01"] * 4, "org_code": ["RNA", "RNA", "RXK", "RXK"], "org_name": [""] * 4,
+        "metric": ["rtt_52w_waiters", "cancer_62d_pct", "agency_spend_gbp_k", "rtt_52w_waiters"],
+        "value": [3.0, 75.0, 512.0, float("nan")],
+        "numerator": [float("nan"), 6.0, float("nan"), float("nan")],
+        "denominator": [float("nan"), 8.0, float("nan"), float("nan")]})
+    # 52-week waiters (a count) 3; the 62-day % is not a count but its numerator 6 and denominator 8 are;
+    # agency spend (continuous, £k) is not a count
+    assert dc.table_counts(frame) == {3, 6, 8}
+    assert dc.table_counts(frame, metrics=["rtt_52w_waiters"]) == {3}
+    page = "<td>75.0%</td><td>6 of 8 patients</td><td>£512k</td>"
+    # 6 is suppressed (*) and 8 is shown as 10 under the rule: both raw values are disclosive
+    assert [h.value for h in scan_text(page, dc.table_counts(frame))] == [6, 8]

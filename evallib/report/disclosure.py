@@ -34,6 +34,7 @@ API::
     apply_count(0)            # 0
     show_count(12345.0)       # '12,345'  (formatted, with thousands separators)
     NHS_DIGITAL.apply_frame(df, {"waiters": "count", "pct": "percentage"})
+    raw_counts = table_counts(tidy_frame)   # numerators, denominators, values of count metrics
     scan_text(html, counts=raw_counts)   # -> list[Hit]; empty when nothing disclosive is shown
     check_text(html, counts=raw_counts, source="rtt/rtt.html")   # raises PublishError
 
@@ -232,6 +233,36 @@ def apply_frame(frame, kinds: Mapping[str, str], policy: DisclosurePolicy = NHS_
     return policy.apply_frame(frame, kinds, source=source)
 
 
+def table_counts(frame, metrics: Iterable[str] | None = None) -> set[int]:
+    """The raw counts of a tidy table (DESIGN.md §1), for :func:`scan_text`.
+
+    Every whole, positive ``numerator`` and ``denominator``, and the ``value`` of
+    metrics whose catalogue kind is ``count`` (a percentage or a spend is not a
+    count). ``metrics`` limits the rows to those metrics.
+    """
+    from evallib.metrics import metric_info
+
+    f = frame if metrics is None else frame[frame["metric"].isin(list(metrics))]
+    out: set[int] = set()
+
+    def add(values) -> None:
+        for v in values:
+            try:
+                x = float(v)
+            except (TypeError, ValueError):
+                continue
+            if x > 0 and not math.isinf(x) and x == math.floor(x):
+                out.add(int(x))
+
+    for col in ("numerator", "denominator"):
+        if col in f.columns:
+            add(f[col].dropna().tolist())
+    for metric, rows in f.groupby("metric", sort=False):
+        if metric_info(str(metric)).kind == "count":
+            add(rows["value"].dropna().tolist())
+    return out
+
+
 # ------------------------------------------------------------------ publish-time scan
 @dataclass(frozen=True)
 class Hit:
@@ -363,4 +394,4 @@ def check_text(text: str, counts: Iterable, source: str = "page", policy: Disclo
 
 
 __all__ = ["DisclosurePolicy", "NHS_DIGITAL", "NO_CONTROL", "KINDS", "Hit", "apply_count", "show_count",
-           "apply_frame", "scan_text", "check_text"]
+           "apply_frame", "table_counts", "scan_text", "check_text"]
