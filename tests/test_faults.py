@@ -217,13 +217,14 @@ def test_real_full_disk_during_a_build_is_one_line_and_the_old_pack_survives(tmp
                            capture_output=True, text=True, timeout=300)
         assert r.returncode == 0, r.stderr
         before = snapshot(out)
-        with open(mnt / "filler", "wb") as fh:               # leave a few KB
-            try:
-                while True:
-                    fh.write(b"\0" * 4096)
-                    fh.flush()
-            except OSError as exc:
-                assert exc.errno == errno.ENOSPC
+        fd = os.open(mnt / "filler", os.O_WRONLY | os.O_CREAT, 0o644)   # fill the disk, then free 8 KB
+        try:
+            while True:
+                os.write(fd, b"\0" * 4096)
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC
+        finally:
+            os.close(fd)
         os.truncate(mnt / "filler", max(0, os.path.getsize(mnt / "filler") - 8192))
         r = subprocess.run([*EVALLIB, "batch", str(pack), "--out", str(out), "--workers", "1", "--force"],
                            capture_output=True, text=True, timeout=300)
@@ -297,7 +298,7 @@ def test_two_forced_builds_with_source_date_epoch_are_byte_identical_and_0644(tm
     old = os.umask(0o022)
     try:
         a = batch.build_pack(pack, tmp_path / "a", workers=2, force=True)
-        b = batch.build_pack(pack, tmp_path / "b", workers=1, force=True)
+        b = batch.build_pack(pack, tmp_path / "b", workers=2, force=True)
     finally:
         os.umask(old)
     sa, sb = snapshot(tmp_path / "a"), snapshot(tmp_path / "b")

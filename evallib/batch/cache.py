@@ -74,14 +74,29 @@ def source_files(root: Path | None = None) -> list[Path]:
     return sorted(files, key=lambda p: p.relative_to(root).as_posix())
 
 
+_SOURCE_MEMO: dict[tuple, str] = {}
+
+
 def source_sha256(root: Path | None = None) -> str:
-    """sha256 over the relative path and bytes of every :func:`source_files` file."""
+    """sha256 over the relative path and bytes of every :func:`source_files` file.
+
+    Memoised on the files' paths, sizes and modification times, so the dozen jobs of
+    a pack pay for one walk of the package, and an edit is still seen at once.
+    """
     root = Path(root) if root is not None else source_root()
-    h = hashlib.sha256()
-    for p in source_files(root):
-        h.update(p.relative_to(root).as_posix().encode("utf-8") + b"\0")
-        h.update(file_sha256(p).encode("ascii"))
-    return h.hexdigest()
+    files = source_files(root)
+    stats = []
+    for p in files:
+        st = p.stat()
+        stats.append((p.relative_to(root).as_posix(), st.st_size, st.st_mtime_ns))
+    memo = (str(root), tuple(stats))
+    if memo not in _SOURCE_MEMO:
+        h = hashlib.sha256()
+        for p, (rel, _, _) in zip(files, stats):
+            h.update(rel.encode("utf-8") + b"\0")
+            h.update(file_sha256(p).encode("ascii"))
+        _SOURCE_MEMO[memo] = h.hexdigest()
+    return _SOURCE_MEMO[memo]
 
 
 def cache_key(notebook_sha: str, params: dict, data_sha: str, version: str, source_sha: str) -> str:

@@ -71,7 +71,7 @@ class ProcessExecutor(Executor):
     name = "process"
 
     def describe(self) -> str:
-        return f"process pool ({self.workers} workers)"
+        return f"process pool ({self.workers} worker{'' if self.workers == 1 else 's'})"
 
     def _pool(self, n: int):
         import multiprocessing as mp

@@ -117,12 +117,19 @@ def fatal_oserror(exc: BaseException | None = None, ename: str | None = None,
 
 
 def normalise_notebook(nb, jid: str) -> None:
-    """Make the executed notebook independent of the build folder and of chance (the id
-    of the injected parameters cell), and of the clock when ``SOURCE_DATE_EPOCH`` is
+    """Make the executed notebook independent of the build folder and of chance (the ids
+    of the cells papermill adds), and of the clock when ``SOURCE_DATE_EPOCH`` is
     set (papermill's and nbclient's timing metadata)."""
-    for cell in nb.cells:   # papermill gives the cell it injects a random id
-        if "injected-parameters" in cell.get("metadata", {}).get("tags", []) and "id" in cell:
+    errors = 0
+    for cell in nb.cells:   # papermill gives the cells it adds random ids
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "id" not in cell:
+            continue
+        if "injected-parameters" in tags:
             cell["id"] = "injected-parameters"
+        elif "papermill-error-cell-tag" in tags:
+            errors += 1
+            cell["id"] = f"papermill-error-cell-{errors}"
     md = nb.metadata.get("papermill")
     if md is not None:
         if md.get("input_path"):
