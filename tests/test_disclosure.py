@@ -133,6 +133,14 @@ def test_scan_text_finds_each_disclosive_count_1_to_7_in_a_built_page():
     assert all(h.text not in h.context.replace("Walsall", "") for h in hits)   # the number is masked
 
 
+def test_scan_text_skips_labels_durations_dates_and_numbered_things():
+    text = ("Cancer 62-day standard, A&E 4-hour target, 52-week waiters; 12 months after, 3 quarters, "
+            "7 days; built 1 December 2026 (March 3); Ljung-Box lag 5, page 6, figure 2, table 4; ratio \u00d71")
+    assert scan_text(text, range(1, 100)) == []
+    # the same numbers as counts are found
+    assert [h.value for h in scan_text("62 waited; 4 patients; 7 referrals", range(1, 100))] == [62, 4, 7]
+
+
 def test_scan_text_reads_alt_text_and_json_numbers():
     page = _page([])
     hits = scan_text(page, [4])

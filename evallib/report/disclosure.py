@@ -282,6 +282,12 @@ _ATTR_TEXT = re.compile(r"""\b(?:alt|title|aria-label)\s*=\s*(?:"([^"]*)"|'([^']
 # a number: digits with optional thousands separators and decimals
 _NUMBER = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?")
 _ENTITY = re.compile(r"&(?:#\d+|#x[0-9a-f]+|[a-z]+);", re.I)
+_MONTHS = ("January|February|March|April|May|June|July|August|September|October|November|December|"
+           "Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec")
+_AFTER_NOT_COUNT = re.compile(r"[ \u00a0]+(?:(?:seconds?|minutes?|hours?|days?|weeks?|months?|quarters?|years?)\b|"
+                              rf"(?:{_MONTHS})\b)", re.I)
+_BEFORE_NOT_COUNT = re.compile(rf"(?:\b(?:lag|lags|page|pages|figure|table|step|version|{_MONTHS})[ \u00a0]+)$",
+                               re.I)
 
 
 def _blank(m: re.Match) -> str:
@@ -327,8 +333,11 @@ def scan_text(text: str, counts: Iterable, policy: DisclosurePolicy = NHS_DIGITA
     with an all-zero fraction counts as its integer). These are *not* read as
     counts, because they are something else on a board page: part of a longer
     token (``RTT52``, ``fourier2``, ``v0.1.0``, ``x3``), a period or a date
-    (``2020-09``, ``2021-Q3``, ``12:30``), a percentage or percentage points
-    (``5%``, ``3 pp``), a decimal with a non-zero fraction, a four-digit year
+    (``2020-09``, ``2021-Q3``, ``12:30``, ``1 December 2026``, ``March 3``), a
+    compound label (``62-day``, ``4-hour``), a duration (``12 months``, ``4
+    hours``), a numbered thing (``lag 12``, ``page 3``, ``figure 2``), a
+    percentage or percentage points (``5%``, ``3 pp``), a signed change or
+    a ratio (``+3``, ``−4``, ``×1``), a decimal with a non-zero fraction, a four-digit year
     1900-2099 written without a thousands separator, and anything inside an
     HTML tag, a style or script block, an entity or a ``data:`` URI. ``alt`` and
     ``title`` text is scanned. Phrases in ``ignore`` (exact text, such as
@@ -350,8 +359,8 @@ def scan_text(text: str, counts: Iterable, policy: DisclosurePolicy = NHS_DIGITA
         after = t[e] if e < n else " "
         if before.isalnum() or before in "_." or after.isalnum() or after in "_":
             continue
-        # signed numbers are changes (effects, differences): modelled, exempt
-        if before in "+-\u2212\u00b1":
+        # signed numbers are changes (effects, differences) and x1.05 a ratio: modelled, exempt
+        if before in "+-\u2212\u00b1\u00d7":
             if not (before == "-" and s >= 2 and t[s - 2].isdigit()):
                 continue
         # periods, dates, times, versions, ranges written 2020-09 / 2021-Q3 / 12:30 / 1.2.3
@@ -363,6 +372,12 @@ def scan_text(text: str, counts: Iterable, policy: DisclosurePolicy = NHS_DIGITA
             continue
         rest = t[e:e + 4]
         if rest.startswith("%") or re.match(r"\s?pp\b", rest) or rest.startswith("\u00a0%"):
+            continue
+        # compound labels (62-day, 52-week, 4-hour), durations and dates (12 months, 1 December 2026),
+        # and numbered things (lag 12, page 3, figure 2): not counts of people
+        if after == "-" and e + 1 < n and t[e + 1].isalpha():
+            continue
+        if _AFTER_NOT_COUNT.match(t, e) or _BEFORE_NOT_COUNT.search(t, max(0, s - 12), s):
             continue
         if "." in tok:
             whole, frac = tok.split(".", 1)
