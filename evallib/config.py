@@ -199,7 +199,6 @@ class AlignedOptions(_Strict):
     placebos: Int = Field(default=500, ge=20, le=20000)   # placebo systems for inference
     seed: Int = Field(default=20200901, ge=0)             # draws of the placebo systems
     studentize: bool = True                # scale placebo gaps by their pre-formation fit
-    size_band: float = Field(default=3.0, ge=0)          # placebo systems within this factor of the treated size (0: off)
     leads: Int = Field(default=12, ge=2)   # pre-formation periods in the joint pre-trend test
     min_volume: Float = Field(default=0.1, ge=0)         # comparator volume vs the treated units' average
     matched: Int | None = Field(default=None, ge=3)      # comparators kept by comparators: matched
@@ -259,6 +258,8 @@ class Params(_Strict):
     @field_validator("data", mode="before")
     @classmethod
     def _data_ok(cls, v: Any) -> Any:
+        if isinstance(v, (str, Path)) and "\x00" in str(v):
+            raise ValueError("the path contains a NUL character (\\0): write the file name without it")
         if isinstance(v, (str, Path)) and str(v).strip():
             return v
         if isinstance(v, str) or v is None:
@@ -332,8 +333,9 @@ class Params(_Strict):
         freq = dates[0].freqstr[0]
         for k, d in enumerate(dates):
             if d.freqstr[0] != freq:
-                raise ValueError(f"interruption dates mix frequencies: interruptions[0].date {self.interruptions[0].date} "
-                                 f"is {FREQ_NAMES[freq]} but interruptions[{k}].date {self.interruptions[k].date} "
+                raise ValueError(f"interruption dates mix frequencies: interruptions[0].date "
+                                 f"{self.interruptions[0].date} is {FREQ_NAMES[freq]} but interruptions[{k}].date "
+                                 f"{self.interruptions[k].date} "
                                  f"is {FREQ_NAMES[d.freqstr[0]]}; use one frequency, that of the data")
         self._check_frequencies(freq)
         for k in range(1, len(dates)):
@@ -455,6 +457,8 @@ def yaml_kind(v: Any) -> str:
 
 def _shown(value: Any, width: int = 80) -> str:
     """A value for a message: its repr, or its type name (lists, mappings) or a cut repr when long."""
+    if isinstance(value, Path):
+        value = str(value)
     if isinstance(value, (dict, list, tuple)):
         if len(value) > 20:
             return f"a {type(value).__name__} of {len(value):,} items"
@@ -507,7 +511,7 @@ def _resolve_paths(raw: dict, base: Path) -> dict:
         if not p.is_absolute():
             try:
                 p = (base / p).resolve()
-            except (OSError, RuntimeError):  # a symlink loop: keep the plain path, the loader names it
+            except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL: the loader/validator names it
                 p = Path(os.path.abspath(base / p))
         raw["data"] = p
     return raw

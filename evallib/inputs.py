@@ -141,6 +141,9 @@ def read_input(path: str | Path, *, what: str, error: type[EvalError], max_bytes
         raise error(f"{p}: {not_found or what + ' not found'}") from None
     except OSError as exc:
         raise error(os_error_message(exc, p, what)) from None
+    except ValueError:  # "embedded null byte"
+        raise error(f"{str(p)!r}: the {what} path contains a NUL character (\\0): write the file name "
+                    f"without it") from None
     try:
         st = os.fstat(fd)
         kind = _kind(st.st_mode)
