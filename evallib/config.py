@@ -199,6 +199,7 @@ class AlignedOptions(_Strict):
     placebos: Int = Field(default=500, ge=20, le=20000)   # placebo systems for inference
     seed: Int = Field(default=20200901, ge=0)             # draws of the placebo systems
     studentize: bool = True                # scale placebo gaps by their pre-formation fit
+    size_band: float = Field(default=3.0, ge=0)          # placebo systems within this factor of the treated size (0: off)
     leads: Int = Field(default=12, ge=2)   # pre-formation periods in the joint pre-trend test
     min_volume: Float = Field(default=0.1, ge=0)         # comparator volume vs the treated units' average
     matched: Int | None = Field(default=None, ge=3)      # comparators kept by comparators: matched
