@@ -380,6 +380,8 @@ analyses:
     text = _flat("\n".join(pages))
     for title in ("RTT 52-week waiters", "Cancer 62-day standard", "Technical appendix"):
         assert title in text
+    # the latest value is read from the data file the analysis used (same sha256): its last month
+    assert _flat(pages[2]).count("March 2024") == 2
     # the parts this module writes label the interval from alpha 0.1
     ours = _flat("\n".join(pages[:first_section]) + pages[-1])
     assert "Effect (90% CI)" in ours and "95%" not in ours
