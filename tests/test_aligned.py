@@ -209,4 +209,4 @@ def test_simulated_size_and_coverage(kind):
         rej += lo > 0 or hi < 0
         cov += lo <= 0 <= hi
     assert 0.02 <= rej / reps <= 0.10          # 200 replications: a 5% size reads 2-8% nine times in ten
-    assert cov / reps >= 0.91
+    assert cov / reps >= 0.90
