@@ -606,9 +606,9 @@ def parse_yaml(text: str, source: str):
             raise ParameterError(f"{source}: the YAML has an alias (*name) inside the value it names, so the "
                                  f"value would be infinite: remove that alias")
         if n > bound:
-            raise ParameterError(f"{source}: the YAML expands to more than {bound:,} values through its aliases "
-                                 f"(*name references); a params file needs far fewer: remove the repeated "
-                                 f"aliases (set EVALLIB_MAX_YAML_NODES to raise the bound)")
+            raise ParameterError(f"{source}: the YAML holds more than {bound:,} values once its aliases (*name "
+                                 f"references) are expanded; a params file needs far fewer: remove the repeated "
+                                 f"aliases or values (set EVALLIB_MAX_YAML_NODES to raise the bound)")
         return loader.construct_document(node)
     except _DuplicateKey as dup:
         raise ParameterError(f"{source}: line {dup.line}: key {dup.key!r} appears twice in one mapping (first at line "

@@ -1,4 +1,4 @@
-"""The params schema (DESIGN.md §2): defaults, path resolution, and exact error messages."""
+"""The params schema (docs/contracts.md §2): defaults, path resolution, and exact error messages."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -205,9 +205,9 @@ def test_alias_bomb_is_refused_quickly(tmp_path):
     t0 = time.perf_counter()
     f, msg = yaml_err(tmp_path, "\n".join(levels) + "\n" + BASE_YAML.replace("units: [RNA]", "units: *i"))
     assert time.perf_counter() - t0 < 2.0
-    assert msg == (f"{f}: the YAML expands to more than 200,000 values through its aliases (*name references); "
-                   f"a params file needs far fewer: remove the repeated aliases (set EVALLIB_MAX_YAML_NODES to "
-                   f"raise the bound)")
+    assert msg == (f"{f}: the YAML holds more than 200,000 values once its aliases (*name references) are "
+                   f"expanded; a params file needs far fewer: remove the repeated aliases or values (set "
+                   f"EVALLIB_MAX_YAML_NODES to raise the bound)")
 
 
 def test_recursive_alias(tmp_path):
