@@ -11,11 +11,11 @@ class EvalError(Exception):
 
 
 class DataError(EvalError):
-    """The data do not meet the tidy-table contract (DESIGN.md §1)."""
+    """The data do not meet the tidy-table contract (docs/contracts.md §1)."""
 
 
 class ParameterError(EvalError):
-    """The params YAML (or a parameter passed in code) is invalid (DESIGN.md §2)."""
+    """The params YAML (or a parameter passed in code) is invalid (docs/contracts.md §2)."""
 
 
 class ModelError(EvalError):

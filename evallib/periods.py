@@ -1,6 +1,6 @@
 """Period parsing and time coding helpers shared by the data layer and the engine.
 
-Accepted period labels (DESIGN.md §1):
+Accepted period labels (docs/contracts.md §1):
 - monthly ``YYYY-MM`` or ``YYYY-MM-DD`` (any day; the month is what counts);
 - quarterly ``YYYY-Qn``;
 - annual ``YYYY``.

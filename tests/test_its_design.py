@@ -1,4 +1,4 @@
-"""Time coding (DESIGN.md §3) and seasonal terms: exact values."""
+"""Time coding (docs/contracts.md §3) and seasonal terms: exact values."""
 from __future__ import annotations
 
 import numpy as np

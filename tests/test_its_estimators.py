@@ -216,7 +216,7 @@ def test_ols_hac_prewhite_is_r_neweywest_default_with_adjust(seed):
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_ols_hac_auto_is_r_neweywest_without_prewhitening_at_rule_of_thumb_lag(seed):
-    """DESIGN.md §4: NeweyWest(adjust=TRUE, prewhite=FALSE); auto lag floor(4*(84/100)^(2/9)) = 3."""
+    """docs/contracts.md §4: NeweyWest(adjust=TRUE, prewhite=FALSE); auto lag floor(4*(84/100)^(2/9)) = 3."""
     X, y = its_data(n=84, rho=0.4, seed=seed)
     f = E.fit("ols-hac", X, y, hac_lags="auto")
     g = E.fit("ols-hac", X, y, hac_lags=3)

@@ -4,7 +4,7 @@ Design: rho = 0.4, 48 pre + 36 post monthly points, level change 2 (error SD 1 f
 the innovations, stationary start), 1000 replications with a fixed seed.
 
 Measured over 10,000 replications (5 seeds x 2,000) while building this:
-prais-winsten 92.1%; ols-hac with ``hac_lags: auto`` (DESIGN.md's convention: no
+prais-winsten 92.1%; ols-hac with ``hac_lags: auto`` (docs/contracts.md's convention: no
 prewhitening, rule-of-thumb lag 3) 85.7%, and no fixed lag 0-15 reaches 87%;
 ``hac_lags: prewhite`` (R's ``NeweyWest`` default, opt-in) 89.5%. Newey–West intervals
 are known to be too narrow in short series (Turner et al. 2021): the issue's 0.90

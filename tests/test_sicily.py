@@ -3,7 +3,7 @@
 The reference values are in ../shared/validation/sicily/README.md (R 4.x glm, normal
 intervals). Our ``t`` starts at 0 where the paper's ``time`` starts at 1, so intercepts
 differ; rate ratios do not. In model 4 the paper's slope term ``I(time-36):smokban`` is
-1 in the first post-ban month while ours (DESIGN.md §3) is 0 there, so the paper's
+1 in the first post-ban month while ours (docs/contracts.md §3) is 0 there, so the paper's
 level change is our ``level_change - slope_change``.
 """
 from __future__ import annotations

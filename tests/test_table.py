@@ -1,4 +1,4 @@
-"""The tidy-table contract (DESIGN.md §1): every bad input raises DataError with an exact message."""
+"""The tidy-table contract (docs/contracts.md §1): every bad input raises DataError with an exact message."""
 from __future__ import annotations
 
 import re

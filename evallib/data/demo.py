@@ -29,7 +29,7 @@ the long backlog growth), so a single-group ITS with level and slope terms canno
 absorb it: that is deliberate, and it is what controlled designs are for.
 
 ``truth.json`` records every planted effect and every deliberate null, in the
-terms of DESIGN.md §3 (level change, slope change per month, the scale and unit),
+terms of docs/contracts.md §3 (level change, slope change per month, the scale and unit),
 and the system-level expected effect at horizons 0, 6, 12 and 24 months in the
 metric's own unit, computed from the noise-free series with and without the
 effect, aggregated as the demo pack aggregates (sum, or ratio of sums).

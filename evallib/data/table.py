@@ -1,4 +1,4 @@
-"""The tidy table (DESIGN.md §1): loading, validation and atomic writing.
+"""The tidy table (docs/contracts.md §1): loading, validation and atomic writing.
 
 Every loader produces this table and every analysis reads it:
 

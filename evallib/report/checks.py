@@ -1,4 +1,4 @@
-"""Publish checks for board pages (DESIGN.md "Board outputs").
+"""Publish checks for board pages (no code, no row-level data, small counts suppressed, no NHS numbers).
 
 - :func:`find_nhs_numbers` / :func:`check_page`: a page containing anything that
   looks like an NHS number -- 10 digits, optionally written ``3 3 4`` with spaces or

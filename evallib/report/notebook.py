@@ -686,7 +686,7 @@ def board_summary(a: Analysis, res) -> dict:
 
 def write_outputs(a: Analysis, res, results_path: str = "results.json",
                   summary_path: str | None = None) -> tuple[Path, Path]:
-    """Write ``results.json`` (DESIGN.md §4) and ``summary.json`` (for the pack index), atomically.
+    """Write ``results.json`` (docs/contracts.md §4) and ``summary.json`` (for the pack index), atomically.
 
     Paths are relative to the working directory (the notebook's folder);
     ``summary.json`` goes beside ``results.json`` unless ``summary_path`` is given.
