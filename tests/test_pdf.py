@@ -419,3 +419,24 @@ def test_forest_plot_clips_a_huge_interval_and_says_so():
     pdf._clip_forest(ax, rows[1:])                  # +104% is not off scale: the axis is left alone
     assert ax.get_xlim() == before and list(ax.texts) == []
     plt.close(fig)
+
+
+def test_a_pack_with_missing_parts_still_builds(tmp_path):
+    """No headline, no SPC, no results.json, a page with preformatted text and a nested list."""
+    pack = tmp_path / "pack"
+    (pack / "bare").mkdir(parents=True)
+    (pack / "bare" / "summary.json").write_text(json.dumps({"label": "Bare measure", "unit": "patients",
+                                                            "improvement": "decrease", "headline": None,
+                                                            "sentence": "No effect could be estimated."}))
+    (pack / "bare" / "bare.html").write_text(_page_html("Bare", "<pre>line one\n  indented \"two\" \\ #x</pre>"
+                                                        "<ul><li>outer<ul><li>inner</li></ul></li></ul>"))
+    (pack / "manifest.json").write_text(json.dumps({
+        "pack": {"title": "Bare pack"}, "synthetic": False, "built_at": "2026-11-30T10:00:00Z",
+        "analyses": [{"id": "bare", "title": "Bare", "status": "ok", "page": "bare/bare.html"}]}))
+    r = pypdf.PdfReader(str(pdf.build_pdf(pack)))
+    text = "\n".join(_text(r))
+    assert "Bare measure" in text and "No effect could be estimated." in text
+    assert "line one\n  indented \"two\" \\ #x" in text           # preformatted text keeps its lines
+    assert "outer" in text and "inner" in text
+    assert "Period covered \u2014 to \u2014" in _flat(text)       # no results.json: no period to claim
+    assert "95%" not in text                                      # ... and no confidence level either

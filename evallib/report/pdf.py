@@ -117,10 +117,17 @@ def escape(text) -> str:
     return s
 
 
-def typst_string(text) -> str:
-    """``text`` as a Typst string literal (for function arguments such as ``alt:``)."""
-    s = re.sub(r"\s+", " ", str(text or ""))
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+def typst_string(text, keep_lines: bool = False) -> str:
+    """``text`` as a Typst string literal (for function arguments such as ``alt:``).
+
+    Whitespace is collapsed to single spaces unless ``keep_lines`` (preformatted text)."""
+    s = str(text or "")
+    if keep_lines:
+        s = s.replace("\r\n", "\n").replace("\t", "    ")
+    else:
+        s = re.sub(r"\s+", " ", s)
+    s = s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return '"' + s + '"'
 
 
 def confidence_label(alpha) -> str:
@@ -398,7 +405,8 @@ class _Converter:
         if tag == "code":
             return f"#raw({typst_string(n.text())})"
         if tag == "pre":
-            return f"\n#block(fill: luma(245), inset: 6pt, width: 100%)[#text(size: 8pt)[{escape(n.text())}]]\n"
+            return (f"\n#block(fill: luma(245), inset: 6pt, width: 100%)[#set text(size: 8pt)\n"
+                    f"#raw(block: true, {typst_string(n.text().strip(chr(10)), keep_lines=True)})]\n")
         if tag == "br":
             return " \\\n"
         if tag == "img":
@@ -690,8 +698,8 @@ def _context(pack_dir: Path, manifest: dict, measures: list[_Measure], workdir: 
         if periods.get("last"):
             lasts.append(periods["last"])
         params = (r.get("provenance") or {}).get("params") or {}
-        if params.get("alpha") is not None:
-            alphas.add(float(params["alpha"]))
+        if params.get("alpha", s.get("alpha")) is not None:
+            alphas.add(float(params.get("alpha", s.get("alpha"))))
         body, extra, app_parts = "", [], []
         if m.page is not None:
             body, app_parts, ni, nv = page_to_typst(m.page.read_text(encoding="utf-8"), workdir,
@@ -711,8 +719,8 @@ def _context(pack_dir: Path, manifest: dict, measures: list[_Measure], workdir: 
         info = metric_info(s.get("metric") or m.id)
         kind = info.kind
         h = s.get("headline") or {}
-        alpha = params.get("alpha", 0.05)
-        conf = confidence_label(alpha)
+        alpha = params.get("alpha", s.get("alpha"))
+        conf = confidence_label(alpha) if alpha is not None else ""       # unknown: no level is claimed
         freq = period_freq(h.get("period") or periods.get("first") or "") or "M"
         one, many = period_words(freq)
         horizon = _num(h.get("horizon"))
