@@ -425,7 +425,6 @@ def test_editing_evallib_source_rebuilds_and_an_unchanged_rebuild_is_all_cache(t
     took = time.perf_counter() - t0
     assert [a["cache_hit"] for a in again.manifest["analyses"]] == [True, True]
     assert again.manifest["executor"] == "none (all cached)" and took < 2.0, took
-    index_before = (out / "index.html").read_bytes()
     with open(root / "its" / "controlled.py", "a") as fh:
         fh.write("\n# only a comment\n")
     edited = batch.build_pack(pack, out, workers=1)
@@ -433,4 +432,3 @@ def test_editing_evallib_source_rebuilds_and_an_unchanged_rebuild_is_all_cache(t
     assert edited.manifest["index_key"] != again.manifest["index_key"]
     keys = {a["id"]: a["key"] for a in again.manifest["analyses"]}
     assert all(a["key"] != keys[a["id"]] for a in edited.manifest["analyses"])
-    assert (out / "index.html").read_bytes() != b"" and index_before
