@@ -817,7 +817,13 @@ class AlignedResult(BaseResult):
                     if r.get("estimate") is None or not np.isfinite(r.get("estimate", np.nan)):
                         shown.append(f"{r['design']}: not available")
                         continue
-                    ok = (lo <= r["estimate"] <= hi) or (r["lower"] <= e <= r["upper"])
+                    if not r.get("credible", True):
+                        shown.append(f"{r['design']}: not credible here, not compared")
+                        continue
+                    # agreement: its estimate inside our interval, or ours inside an interval that is
+                    # not much wider than ours (a very wide interval agrees with anything)
+                    w_alt, w = r["upper"] - r["lower"], hi - lo
+                    ok = (lo <= r["estimate"] <= hi) or (r["lower"] <= e <= r["upper"] and w_alt <= 3 * w)
                     shown.append(f"{r['design']} {W.approx(r['estimate'])} ({'agrees' if ok else 'differs'})")
                     if r["design"] in ("stacked", "synthetic"):
                         agree.append(ok)

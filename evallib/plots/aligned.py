@@ -114,12 +114,23 @@ def event_study_chart(result, ax=None, title: str | None = None, alpha: float | 
     ax.plot(x[~pre], es["gap"][~pre], color=palette.NHS_DARK_BLUE, lw=2, marker="o", ms=3,
             label="Gap after formation: the estimated effect")
     ax.axhline(0, color=palette.NHS_BLACK, lw=0.8)
+    # y range from the gaps (and the band where it is of the same order), so a wide placebo band
+    # cannot flatten the gaps into a line at zero; a clipped band says so
+    g = es["gap"].to_numpy(dtype=float)
+    top = float(np.nanmax(np.abs(g))) if np.isfinite(g).any() else 1.0
+    band = np.abs(es[["lower", "upper"]].to_numpy(dtype=float))
+    lim = max(top, float(np.nanquantile(band, 0.5)) if np.isfinite(band).any() else 0.0) * 1.35 or 1.0
+    ax.set_ylim(-lim, lim)
+    if np.nanmax(band) > lim:
+        ax.text(0.99, 0.97, "the interval band runs beyond the chart", transform=ax.transAxes, ha="right",
+                va="top", fontsize=8.5, color=palette.NHS_DARK_GREY, style="italic")
     _mark_events(ax, result)
     pt = result.pre_trend_test
     ax.set_title(title or f"{result.title}: observed minus expected, {unit_word(result.freq)} by "
                  f"{unit_word(result.freq)}", loc="left")
-    ax.text(0.01, 0.02, f"pre-formation test ({pt['leads']} {unit_word(result.freq)}s before): placebo p = "
-            f"{pt['p']:.2f}", transform=ax.transAxes, fontsize=8.5, color=palette.NHS_DARK_GREY)
+    ax.text(0.01, 0.04, f"pre-formation test ({pt['leads']} {unit_word(result.freq)}s before): placebo p = "
+            f"{pt['p']:.2f}", transform=ax.transAxes, fontsize=8.5, color=palette.NHS_DARK_GREY,
+            bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="none", alpha=0.85))
     unit = info.unit
     ax.set_ylabel(f"gap ({unit})" if unit else "gap")
     _axis_format(ax, unit, es["gap"])
