@@ -101,7 +101,7 @@ VARIANCE_METHODS = ("placebo", "jackknife", "bootstrap")
 #: Value put in the gradient of padding columns so that Frank-Wolfe never picks them.
 _BIG = 1e150
 #: Memory allowed for the Gram matrices of one batch of weight problems (bytes).
-_BATCH_BYTES = 256 * 2**20
+_BATCH_BYTES = 384 * 2**20
 
 
 # ---------------------------------------------------------------------------------- results
@@ -329,7 +329,7 @@ def _check_panel(Y, n_treated, T0, units=None, periods=None, who="sdid") -> np.n
                 i, t = rows.start + r, cols.start + c
                 n_bad = int(sub.sum())
                 raise ModelError(
-                    f"{who}: missing or non-finite value {Y[i, t]!r} in the {part} of "
+                    f"{who}: missing or non-finite value {float(Y[i, t])!r} in the {part} of "
                     f"{kind} {_label(units, i, 'unit')} at {_label(periods, t, 'period')} "
                     f"({n_bad} such value(s) in the {kind} {part}); a balanced panel without "
                     "gaps is needed: fill the gap or drop the unit")
