@@ -587,7 +587,7 @@ def _appendix_rows(results: dict) -> dict:
             rows.append({"term": re.sub(r"\[(.*)\]", r" (\1)", term).replace("_", " "),
                          "estimate": _g(est),
                          "ci": "shared with the comparators (fixed at 0)" if fixed
-                         else (f"{_g(lo)} to {_g(hi)}" if len(ci) == 2 else ""),
+                         else (f"{_g(lo)} to {_g(hi)}" if lo is not None and hi is not None else ""),
                          "ratio": "" if ratio is None else f"\u00d7{ratio:.3f}",
                          "p": _p(_num(t.get("p")))})
         return rows
