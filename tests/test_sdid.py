@@ -520,3 +520,11 @@ def test_per_unit_sc_placebo_needs_more_controls_than_treated():
         S.per_unit_sc(rng.normal(size=(6, 8)), 3, 5)
     with pytest.raises(ParameterError, match="combine must be 'sum' or 'mean', got 'max'"):
         S.per_unit_sc(rng.normal(size=(6, 8)), 3, 5, combine="max")
+
+
+def test_noise_level_needs_two_first_differences():
+    Y = np.arange(6.0).reshape(2, 3)
+    with pytest.raises(ModelError, match=r"noise level: 1 pre-period first difference found \(1 "
+                                         r"control x 2 pre-periods\)"):
+        S.sdid(Y, 1, 2)
+    assert S.sdid(Y, 1, 2, noise=1.0).estimate == pytest.approx(0.0, abs=1e-12)
