@@ -413,3 +413,13 @@ def test_killing_a_build_ends_its_workers_and_keeps_the_old_pack(tmp_path, sig):
         assert proc.returncode == 143 and err.splitlines()[-1] == "evallib batch: terminated (SIGTERM)", err
         assert not list(tmp_path.glob(".evallib-build-out-*"))     # cleaned up on the way out
     assert "Traceback" not in err
+
+
+def test_the_data_file_error_does_not_echo_what_the_file_holds(tmp_path, capsys):
+    (tmp_path / "secret.csv").write_text("root:x:0:0:hunter2:/root:/bin/bash\nalice:x:1000\n")
+    (tmp_path / "p.yaml").write_text("data: secret.csv\nmetric: m1\nunits: [A]\n"
+                                     "interruptions: [{name: c, date: 2020-09}]\n")
+    assert cli_main(["fit", str(tmp_path / "p.yaml")]) == 2
+    line = one_line_error(capsys, "fit")
+    assert str(tmp_path / "secret.csv") in line and "period, org_code, metric, value" in line
+    assert "hunter2" not in line and "root:x" not in line and "alice" not in line
