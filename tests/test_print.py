@@ -23,8 +23,15 @@ pypdf = pytest.importorskip("pypdf", reason="pypdf is a test dependency: pip ins
 CHROMIUM = next((p for p in ("/usr/bin/chromium", "/usr/bin/chromium-browser", shutil.which("chromium") or "")
                  if p and os.path.exists(p)), None)
 REPO = Path(__file__).resolve().parents[1]
-pytestmark = [pytest.mark.browser, pytest.mark.slow,
-              pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium is not installed (apt-get install chromium)")]
+needs_chromium = [pytest.mark.browser, pytest.mark.slow,
+                  pytest.mark.skipif(CHROMIUM is None,
+                                     reason="headless Chromium is not installed (apt-get install chromium)")]
+
+
+def _browser(f):
+    for m in needs_chromium:
+        f = m(f)
+    return f
 
 SENTENCE = ("Twelve months after the collaborative formed (September 2020), the measure was 4.2% lower than "
             "the pre-formation trend plus the comparators' change predicts (95% CI 9.1% lower to 0.7% higher; "
@@ -105,12 +112,14 @@ def printed(tmp_path_factory):
     return out
 
 
+@_browser
 def test_every_printed_page_is_a4(printed):
     for r in printed.values():
         for p in r.pages:
             assert (round(float(p.mediabox.width)), round(float(p.mediabox.height))) == (595, 842)
 
 
+@_browser
 def test_index_prints_on_few_pages_without_navigation_or_urls(printed):
     r = printed["index"]
     assert len(r.pages) <= 3                        # eight measures (the unstyled page took 7 US-Letter pages)
@@ -120,6 +129,7 @@ def test_index_prints_on_few_pages_without_navigation_or_urls(printed):
     assert "http" not in text and ".html" not in text
 
 
+@_browser
 def test_index_sentence_column_is_readable(printed):
     """Each line of a sentence in the summary table holds at least 35 characters
     (the unstyled print gave a column about 10 characters wide)."""
@@ -137,6 +147,7 @@ def test_index_sentence_column_is_readable(printed):
     assert lengths[len(lengths) // 2] >= 35, lengths
 
 
+@_browser
 def test_page_prints_links_as_text_and_drops_the_back_link(printed):
     r = printed["page"]
     text = "\n".join(p.extract_text() for p in r.pages)
@@ -146,6 +157,7 @@ def test_page_prints_links_as_text_and_drops_the_back_link(printed):
     assert "SYNTHETIC DATA" in text
 
 
+@_browser
 def test_page_table_header_repeats_and_rows_are_whole(printed):
     r = printed["page"]
     assert len(r.pages) >= 2                         # sixty rows do not fit on the first page
@@ -156,3 +168,17 @@ def test_page_table_header_repeats_and_rows_are_whole(printed):
     text = "\n".join(p.extract_text() for p in r.pages)
     for i in range(60):
         assert f"Row {i} {i * 10:,} note {i}" in " ".join(text.split())
+
+
+def test_both_templates_carry_the_print_stylesheet(tmp_path):
+    """Without a browser: the index and an analysis page include print.css (A4, print-only rules)."""
+    import nbformat
+
+    from evallib.report.render import render_page
+
+    index = _index(tmp_path / "build").read_text()
+    page = render_page(nbformat.v4.new_notebook(), title="Empty page")
+    for html in (index, page):
+        assert "@page { size: A4 portrait;" in html
+        assert "a[href]::after { content: none !important; }" in html
+        assert html.index("@media print") > html.index("header.bar {")       # after base.css, so it wins
