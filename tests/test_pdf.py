@@ -440,3 +440,16 @@ def test_a_pack_with_missing_parts_still_builds(tmp_path):
     assert "outer" in text and "inner" in text
     assert "Period covered \u2014 to \u2014" in _flat(text)       # no results.json: no period to claim
     assert "95%" not in text                                      # ... and no confidence level either
+
+
+def test_a_pack_whose_text_holds_an_nhs_number_is_refused(tmp_path):
+    pack = _write_pack(tmp_path, title="NHS number pack")
+    summ = pack / "cancer" / "summary.json"
+    d = json.loads(summ.read_text())
+    d["sentence"] = "Patient 943 476 5919 waited."          # a valid modulus-11 NHS number
+    summ.write_text(json.dumps(d))
+    with pytest.raises(pdf.PublishError) as e:
+        pdf.build_pdf(pack)
+    assert "1 string(s) that look like an NHS number" in str(e.value)
+    assert "5919" not in str(e.value)
+    assert not (pack / "board_pack.pdf").exists()

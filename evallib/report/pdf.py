@@ -934,6 +934,13 @@ def build_pdf(pack_dir: Path, out: Path | None = None) -> Path:
         work = Path(tmp)
         ctx = _context(pack_dir, manifest, measures, work)
         source = render_typst(ctx)
+        from evallib.report.checks import find_nhs_numbers
+
+        hits = find_nhs_numbers(source.replace("\\", ""))
+        if hits:
+            raise PublishError(f"{pack_dir}: the PDF would contain {len(hits)} string(s) that look like an NHS "
+                               f"number (10 digits with a valid modulus-11 check digit); remove patient "
+                               f"identifiers from the pages and summaries, then rebuild")
         pdf = compile_typst(source, work)
     out.parent.mkdir(parents=True, exist_ok=True)
     part = out.with_name(f".{out.name}.tmp")
