@@ -497,6 +497,9 @@ def test_per_unit_sc_recovers_each_units_donors_and_the_system_total():
     m = S.per_unit_sc(Y, 3, 30, combine="mean", replications=0)
     assert m.estimate == pytest.approx(r.estimate / 3, rel=1e-12)
     assert np.isnan(m.se) and np.isnan(m.p) and m.seed is None
+    w = S.per_unit_sc(Y, 3, 30, combine=[0.5, 0.3, 0.2], replications=0)
+    assert w.combine == "weights" and w.estimate == pytest.approx(0.5 * 10 - 0.3 * 2 + 0.2 * 4, abs=0.05)
+    np.testing.assert_allclose(w.system_gap, [0.5, 0.3, 0.2] @ r.gaps, rtol=1e-12)
 
 
 def test_per_unit_sc_of_one_unit_is_the_papers_sc(fits, prop99):
@@ -518,8 +521,12 @@ def test_per_unit_sc_placebo_needs_more_controls_than_treated():
     with pytest.raises(ModelError, match="per_unit_sc placebo: 3 control unit\\(s\\) found for 3 "
                                          "treated"):
         S.per_unit_sc(rng.normal(size=(6, 8)), 3, 5)
-    with pytest.raises(ParameterError, match="combine must be 'sum' or 'mean', got 'max'"):
+    with pytest.raises(ParameterError, match="combine must be 'sum', 'mean' or a sequence of "
+                                             "weights, got 'max'"):
         S.per_unit_sc(rng.normal(size=(6, 8)), 3, 5, combine="max")
+    with pytest.raises(ParameterError, match=r"combine weights must be 3 non-negative numbers, "
+                                             r"not all 0, got \[1.0, -1.0, 0.0\]"):
+        S.per_unit_sc(rng.normal(size=(8, 8)), 3, 5, combine=[1.0, -1.0, 0.0], replications=0)
 
 
 def test_noise_level_needs_two_first_differences():

@@ -223,12 +223,15 @@ class PerUnitSC:
 
     Attributes
     ----------
-    combine : ``"sum"`` or ``"mean"``: how the treated units' gaps make the system gap.
+    combine : ``"sum"``, ``"mean"`` or ``"weights"``: how the treated units' gaps make the
+        system gap.
+    combine_weights : (n_treated,) the weights of that combination (ones for a sum,
+        ``1/n_treated`` for a mean, or those passed).
     weights : (n_treated, N_co) each treated unit's SC weights over the controls.
     synthetic : (n_treated, T) each unit's synthetic series ``weights[k] @ Y_co``.
     gaps : (n_treated, T) ``Y_k - synthetic[k]``.
     pre_rmspe : (n_treated,) root mean squared gap over the pre-period.
-    system_gap : (T,) the combined gap (sum or mean over units).
+    system_gap : (T,) the combined gap ``combine_weights @ gaps``.
     effects : (T_post,) ``system_gap`` in the post-period.
     estimate : mean of ``effects`` (the system effect averaged over post-periods).
     se : SD (ddof=0) of the placebo estimates (NaN when ``replications == 0``).
@@ -241,6 +244,7 @@ class PerUnitSC:
     """
 
     combine: str
+    combine_weights: np.ndarray
     weights: np.ndarray
     synthetic: np.ndarray
     gaps: np.ndarray
@@ -1002,7 +1006,7 @@ def _bootstrap_draws(rng, R, N, n_co, n1):
 
 
 # ---------------------------------------------------------------------------------- per unit
-def per_unit_sc(Y, n_treated: int, T0: int, *, combine: str = "sum", replications: int = 200,
+def per_unit_sc(Y, n_treated: int, T0: int, *, combine="sum", replications: int = 200,
                 seed: int = 0, zeta: float | None = None, noise: float | None = None,
                 min_decrease: float | None = None, max_iter: int = 10000,
                 max_iter_pre_sparsify: int = 100, use_sparsify: bool = True,
@@ -1013,12 +1017,15 @@ def per_unit_sc(Y, n_treated: int, T0: int, *, combine: str = "sum", replication
     For each treated row ``k`` the SC weights of the paper (``estimator="sc"``: no
     intercept, ridge ``zeta = 1e-6 sigma``, the same solver) are fitted on all controls;
     ``gaps[k] = Y_k - weights[k] @ Y_co``. The system gap is their sum (``combine="sum"``,
-    a total, e.g. a count summed over trusts) or mean; the estimate is the system gap
-    averaged over the post-period.
+    a total, e.g. a count summed over trusts), their mean (``"mean"``), or ``c @ gaps`` for
+    a sequence ``c`` of ``n_treated`` non-negative weights (e.g. each trust's share of the
+    system's pre-period denominator, for a ratio); the estimate is the system gap averaged
+    over the post-period.
 
     Placebo inference: each of ``replications`` draws takes ``n_treated`` controls at
     random as pseudo-treated units, fits each one's SC from the other ``N_co - n_treated``
-    controls (fresh, from uniform weights), combines their gaps the same way and records
+    controls (fresh, from uniform weights), combines their gaps the same way (the k-th
+    pseudo-treated unit taking the k-th combination weight) and records
     the post-period average and per-period values. ``se`` is their SD (ddof=0), ``p`` the
     rank p-value of ``|estimate|`` among ``|placebos|``. ``replications=0`` gives the
     per-unit fits only (se and p NaN).
@@ -1026,12 +1033,23 @@ def per_unit_sc(Y, n_treated: int, T0: int, *, combine: str = "sum", replication
     Raises ``ModelError`` on fewer than 2 pre-periods, missing values, or (with
     replications) ``N_co <= n_treated``.
     """
-    if combine not in ("sum", "mean"):
-        raise ParameterError(f"per_unit_sc: combine must be 'sum' or 'mean', got {combine!r}")
+    if isinstance(combine, str) and combine not in ("sum", "mean"):
+        raise ParameterError(
+            f"per_unit_sc: combine must be 'sum', 'mean' or a sequence of weights, got {combine!r}")
     Y = _check_panel(Y, n_treated, T0, units, periods, who="per_unit_sc")
     n1, T0 = int(n_treated), int(T0)
     N, T = Y.shape
     n_co = N - n1
+    if isinstance(combine, str):
+        cw = np.ones(n1) if combine == "sum" else np.full(n1, 1.0 / n1)
+        how = combine
+    else:
+        cw = np.asarray(combine, dtype=float)
+        if cw.shape != (n1,) or not np.isfinite(cw).all() or (cw < 0).any() or cw.sum() <= 0:
+            raise ParameterError(
+                f"per_unit_sc: combine weights must be {n1} non-negative numbers, not all 0, "
+                f"got {np.asarray(combine).tolist()!r}")
+        how = "weights"
     if isinstance(replications, bool) or not isinstance(replications, (int, np.integer)) or replications < 0:
         raise ParameterError(f"per_unit_sc: replications must be a non-negative integer, got {replications!r}")
     R = int(replications)
@@ -1045,8 +1063,6 @@ def per_unit_sc(Y, n_treated: int, T0: int, *, combine: str = "sum", replication
     st = _Setup(estimator="sc", T0=T0, zeta_omega=zeta_, zeta_lambda=0.0, md2=md**2,
                 max_iter=int(max_iter), max_iter_pre=int(max_iter_pre_sparsify),
                 use_sparsify=bool(use_sparsify))
-    agg = np.sum if combine == "sum" else np.mean
-
     # the treated units, one SC each: P = n1 problems on all controls
     ctrl = np.broadcast_to(np.arange(n_co), (n1, n_co)).copy()
     a = np.zeros((n1, N))
@@ -1055,7 +1071,7 @@ def per_unit_sc(Y, n_treated: int, T0: int, *, combine: str = "sum", replication
                                      np.full((n1, n_co), 1.0 / n_co), np.zeros((n1, T0)))
     synthetic = om @ Y[:n_co]
     gaps = Y[n_co:] - synthetic
-    system_gap = agg(gaps, axis=0)
+    system_gap = cw @ gaps
     effects = system_gap[T0:]
     estimate = float(effects.mean())
     pre_rmspe = np.sqrt((gaps[:, :T0] ** 2).mean(axis=1))
@@ -1070,7 +1086,7 @@ def per_unit_sc(Y, n_treated: int, T0: int, *, combine: str = "sum", replication
         pa[np.arange(R * n1), pt] = 1.0
         _, eff, _, _, _ = _estimate_batch(Y, st, pc, pa, np.zeros((R * n1, N)),
                                           np.full((R * n1, K), 1.0 / K), np.zeros((R * n1, T0)))
-        eff_reps = agg(eff.reshape(R, n1, T - T0), axis=1)       # (R, T_post)
+        eff_reps = np.einsum("k,rkt->rt", cw, eff.reshape(R, n1, T - T0))   # (R, T_post)
         reps = eff_reps.mean(axis=1)
         se = float(np.std(reps, ddof=0))
         p = float((1 + (np.abs(reps) >= abs(estimate)).sum()) / (R + 1))
@@ -1084,7 +1100,7 @@ def per_unit_sc(Y, n_treated: int, T0: int, *, combine: str = "sum", replication
         eff_se = np.full(T - T0, np.nan)
         eff_p = np.full(T - T0, np.nan)
         seed_out = None
-    return PerUnitSC(combine=combine, weights=om, synthetic=synthetic, gaps=gaps,
+    return PerUnitSC(combine=how, combine_weights=cw, weights=om, synthetic=synthetic, gaps=gaps,
                      pre_rmspe=pre_rmspe, system_gap=system_gap, effects=effects,
                      estimate=estimate, se=se, p=p, replicates=reps, effects_se=eff_se,
                      effects_p=eff_p, effects_replicates=eff_reps, zeta=float(zeta_),
