@@ -432,3 +432,18 @@ def test_editing_evallib_source_rebuilds_and_an_unchanged_rebuild_is_all_cache(t
     assert edited.manifest["index_key"] != again.manifest["index_key"]
     keys = {a["id"]: a["key"] for a in again.manifest["analyses"]}
     assert all(a["key"] != keys[a["id"]] for a in edited.manifest["analyses"])
+
+
+def test_in_process_engine_is_registered_through_the_papermill_entry_point():
+    from importlib.metadata import entry_points
+
+    from papermill.engines import papermill_engines
+
+    from evallib.batch.engine import InProcessEngine
+
+    (ep,) = [e for e in entry_points(group="papermill.engine") if e.name == batch.ENGINE_INPROCESS]
+    assert ep.value == "evallib.batch.engine:InProcessEngine"
+    assert papermill_engines.get_engine(batch.ENGINE_INPROCESS) is InProcessEngine
+    # no private registries: papermill's engine table, the pool's process table
+    src = "".join(p.read_text() for p in sorted(Path(batch.__file__).parent.glob("*.py")))
+    assert "._engines" not in src and "_processes" not in src
