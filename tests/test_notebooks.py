@@ -337,3 +337,116 @@ def test_fit_never_falls_back_to_another_design(demo_relative, monkeypatch):
     assert str(err.value) == ("the controlled design cannot be fitted for rtt_waiting_list: too few comparators "
                               "with a complete series; to analyse the treated trusts alone instead, set design: "
                               "single (a single-group analysis cannot separate the collaborative from COVID-19)")
+
+
+@pytest.fixture
+def shown(monkeypatch):
+    from evallib.report import notebook as nb
+
+    out = []
+    monkeypatch.setattr(nb, "md", lambda text, board=True: out.append(text))
+    monkeypatch.setattr(nb, "_display", lambda *objs: out.append(objs[0]))
+    monkeypatch.setattr(nb, "_show_fig", lambda fig, alt=None: out.append("<figure>"))
+    return out
+
+
+def test_model_view_of_a_single_group_ols_fit(demo_relative, shown):
+    from evallib.report import notebook as nb
+
+    a = nb.start(demo_relative, design="single", model="ols-hac")
+    res = nb.fit(a)
+    spec = dict(nb.show_specification(a, res))
+    assert spec["Design"] == "single" and spec["Model"] == "ols-hac as given in the params"
+    assert spec["Newey-West lag"].startswith(f"{res.diagnostics()['hac_lags']} (auto")
+    assert spec["Periods"] == "2018-04 to 2023-03, 60 observations" and "Comparators" not in spec
+    shown.clear()
+    coef = nb.show_coefficients(a, res)
+    assert coef.equals(res.coefficients) and "level_change[collaborative]" in set(coef["term"])
+    check = nb.show_fit_check(a, res)
+    assert check["acf"] == res.diagnostics()["acf"] and check["n"] == 60
+    assert check["band"] == pytest.approx(1.96 / 60 ** 0.5)
+    assert sum(isinstance(o, str) and o == "<figure>" for o in shown) == 2
+    assert nb.show_event_study_table(a, res) is None
+    assert shown[-1] == "The single design has no event study (it is a feature of the comparator-aligned design)."
+
+
+def test_model_view_of_the_aligned_design_lists_comparators_and_the_event_study(demo_relative, shown):
+    from evallib.report import notebook as nb
+
+    a = nb.start(demo_relative)
+    res = nb.fit(a)
+    kept, dropped = nb.comparators(res)
+    assert kept == [f"ZZ{k:03d}" for k in range(1, 13)] and dropped == {}
+    spec = dict(nb.specification(a, res))
+    assert spec["Design"] == "controlled (aligned)"
+    assert spec["Comparators"].startswith("12 kept, 0 dropped (")
+    assert spec["Inference"] == (f"placebo systems (Conley-Taber intervals, placebo-rank p-values); "
+                                 f"{res.n_placebos} placebo systems, studentized, seed 20200901")
+    sf = nb.coefficient_table(res)
+    assert list(sf["group"].unique()) == ["treated", "control", "difference"]
+    es = nb.show_event_study_table(a, res)
+    assert len(es) == 60 and list(es.columns[:3]) == ["period", "event_time", "gap"]
+
+
+def test_model_view_of_a_synthetic_control_has_weights_not_coefficients(demo_relative, shown):
+    from evallib.report import notebook as nb
+
+    a = nb.start(demo_relative, design="synthetic")
+    res = nb.fit(a)
+    nb.show_specification(a, res)
+    table = [o for o in shown if hasattr(o, "columns")][-1]
+    assert set(table["Status"]) == {"kept"} and table["Reason"].str.startswith("weight ").all()
+    shown.clear()
+    assert len(nb.show_coefficients(a, res)) == 0
+    assert shown == ["**Coefficients.** The synthetic design (synthetic-control) has no regression coefficients; "
+                     "its donor weights are in the comparators table above."]
+    assert nb.show_fit_check(a, res)["n"] == 29       # observed minus fitted in the fitted periods
+
+
+def _plan(curves: dict, table_rows: list[dict], alpha=0.05, n_post_now=54):
+    import pandas as pd
+
+    from evallib.its.power import PowerPlan
+
+    curve = pd.DataFrame([{"scenario": s, "n_post": n, "extra_periods": n - n_post_now, "mde": m, "mde_relative": m}
+                          for s, pts in curves.items() for n, m in pts],
+                         columns=["scenario", "n_post", "extra_periods", "mde", "mde_relative"])
+    return PowerPlan(table=pd.DataFrame(table_rows), curve=curve, relative_change=0.10, power=0.8, alpha=alpha,
+                     model="prais-winsten", metric="m", last_period="2025-03", n_post_now=n_post_now, label="m",
+                     unit_word="month")
+
+
+def test_power_conclusions_are_computed_from_the_curves():
+    from evallib.report.notebook import power_conclusions
+
+    plan = _plan({"controlled: A": [(3, 0.30), (9, 0.20), (15, 0.15), (21, 0.12), (27, 0.11), (54, 0.0995),
+                                    (60, 0.0990)],
+                  "single group: B": [(3, 0.90), (21, 0.60), (60, 0.40)]},
+                 [{"scenario": "controlled: A", "primary": True, "size": 0.052},
+                  {"scenario": "single group: B", "primary": False, "size": 0.11}])
+    assert power_conclusions(plan, n_sim=1000) == [
+        "Under the primary scenario (controlled: A), the minimum detectable change falls from 30.0% with 3 months "
+        "of data after the interruption to 12.0% with 21 and 9.9% with 60; most of the fall comes early and the "
+        "curve then flattens: with a long post-period the uncertainty left is in the pre-period trend and the "
+        "earlier segments, which more data after the interruption cannot reduce.",
+        "controlled: A: reaches the 10% target at about 54 months after the interruption (already reached with "
+        "the data now) on the curve's 6-month grid.",
+        "single group: B: stays above the 10% target within 60 months (lowest 40.0% at 60 months).",
+        "No single-group scenario reaches the target while a controlled one does: with the earlier interruption "
+        "(COVID-19) modelled beside the collaborative, later data do not separate the two in a single series. "
+        "This is why the controlled design is primary.",
+        "The primary curve is nearly flat where it crosses the target (it falls by 0.04 percentage points per "
+        "month there), so the crossing month is uncertain: a few more simulated series or a slightly different "
+        "noise estimate could move it by several months. Read the minimum detectable change, not just the "
+        "crossing month.",
+        "The test's size (false-positive rate) differs from alpha = 0.05 by more than two simulation standard "
+        "errors (0.014) in: single group: B (0.110, over-rejecting: its power is overstated)."]
+    # other numbers, other sentences: a steep crossing and no single-group scenario
+    plan = _plan({"controlled: A": [(3, 0.40), (9, 0.25), (15, 0.08), (60, 0.05)]},
+                 [{"scenario": "controlled: A", "primary": True, "size": 0.05}], n_post_now=9)
+    lines = power_conclusions(plan, n_sim=1000)
+    assert lines[1] == ("controlled: A: reaches the 10% target at about 15 months after the interruption (6 more "
+                        "than now) on the curve's 6-month grid.")
+    assert lines[2] == ("Where the primary curve crosses the target it still falls by 2.83 percentage points per "
+                        "month, so the crossing month is well determined.")
+    assert lines[3].startswith("The test's size (false-positive rate) is within two simulation standard errors")

@@ -724,7 +724,8 @@ def specification(a: Analysis, res) -> list[tuple[str, str]]:
     method = getattr(res, "method", None) or d.get("controlled_method") or d.get("method")
     rows: list[tuple[str, str]] = [("Design", res.design + (f" ({method})" if method else ""))]
     why = getattr(res, "model_reason", None) or d.get("model_choice")
-    rows.append(("Model", res.model + (f": {why}" if why else (" (given in the params)" if p.model else ""))))
+    rows.append(("Model", (why if str(why).startswith(res.model) else f"{res.model}: {why}") if why else
+                 res.model + (" (given in the params)" if p.model else "")))
     if d.get("scale") is not None or d.get("scale_reason"):
         rows.append(("Scale", f"{d.get('scale')}" + (f": {d['scale_reason']}" if d.get("scale_reason") else "")))
     if isinstance(d.get("inference"), dict):
@@ -732,9 +733,10 @@ def specification(a: Analysis, res) -> list[tuple[str, str]]:
         rows.append(("Inference", f"{inf.get('method')}; {inf.get('placebos')} placebo systems, "
                                   f"{'studentized' if inf.get('studentized') else 'not studentized'}, seed {inf.get('seed')}"))
     else:
-        cov = d.get("cov_type") or d.get("interval_method")
-        if cov:
-            rows.append(("Covariance", str(cov)))
+        if d.get("cov_type"):
+            rows.append(("Covariance", str(d["cov_type"])))
+        if d.get("interval_method"):
+            rows.append(("Intervals", str(d["interval_method"])))
         if d.get("distribution"):
             rows.append(("Reference distribution", str(d["distribution"])))
     if d.get("hac_lags") is not None:
@@ -816,6 +818,10 @@ def coefficient_table(res):
 def show_coefficients(a: Analysis, res):
     """Analyst view: the coefficient table (estimates, standard errors, intervals, p-values)."""
     t = coefficient_table(res)
+    if len(t) == 0:
+        md(f"**Coefficients.** The {res.design} design ({res.model}) has no regression coefficients"
+           + ("; its donor weights are in the comparators table above." if hasattr(res, "weights") else "."))
+        return t
     md(f"**Coefficients** ({res.design}, {res.model}; intervals at {1 - a.params.alpha:.0%}"
        + ("; GLM terms on the link scale, `ratio` is exp(estimate)" if res.model in _RATIO_MODELS else "") + ").")
     _display(t.round(6) if hasattr(t, "round") else t)
@@ -830,7 +836,9 @@ def residual_acf(res) -> tuple[list[float], int, str]:
     d = res.diagnostics() or {}
     if d.get("acf"):
         what = d.get("residuals") or ("pre-formation gaps of the system" if d.get("method") == "aligned" else "residuals")
-        n = int(d.get("n_fit_pre") or d.get("n_obs") or res.n_obs)
+        if d.get("residual_tests_on"):
+            what = f"{what} residuals, {d['residual_tests_on']}"
+        n = int(d.get("n_fit_pre") or d.get("n_obs_treated") or d.get("n_obs") or res.n_obs)
         return [float(x) for x in d["acf"]], n, str(what)
     from evallib.its.results import acf
 
