@@ -450,6 +450,6 @@ def test_a_pack_whose_text_holds_an_nhs_number_is_refused(tmp_path):
     summ.write_text(json.dumps(d))
     with pytest.raises(pdf.PublishError) as e:
         pdf.build_pdf(pack)
-    assert "1 string(s) that look like an NHS number" in str(e.value)
+    assert "2 string(s) that look like an NHS number" in str(e.value)     # the index row and the section
     assert "5919" not in str(e.value)
     assert not (pack / "board_pack.pdf").exists()
