@@ -543,9 +543,12 @@ def _latest_from_data(results: dict) -> tuple[float | None, str | None]:
         from evallib.data.table import load_table
         from evallib.its.series import combine_units
 
-        if path not in _TABLES:
-            _TABLES[path] = load_table(path)
-        table = _TABLES[path]
+        st = os.stat(path)
+        key = (str(path), st.st_mtime_ns, st.st_size)
+        if key not in _TABLES:
+            _TABLES.clear()                     # one table at a time: a pack reads one data file
+            _TABLES[key] = load_table(path)
+        table = _TABLES[key]
         if sha and table.sha256 != sha:
             logger.info("%s changed since the analysis (sha256 differs): no latest value shown", path)
             return None, None
