@@ -546,7 +546,8 @@ def _latest_from_data(results: dict) -> tuple[float | None, str | None]:
         st = os.stat(path)
         key = (str(path), st.st_mtime_ns, st.st_size)
         if key not in _TABLES:
-            _TABLES.clear()                     # one table at a time: a pack reads one data file
+            while len(_TABLES) >= 4:            # a few data files per pack at most
+                _TABLES.pop(next(iter(_TABLES)))
             _TABLES[key] = load_table(path)
         table = _TABLES[key]
         if sha and table.sha256 != sha:
