@@ -141,6 +141,19 @@ def use_params(params: Any) -> MetricInfo:
     return info
 
 
+def use_pack(params_list: Any) -> None:
+    """Like :func:`use_params` for every analysis of a pack (the first analysis of a metric
+    decides its entry); pages that show several metrics (data quality) then label them as
+    the pack does."""
+    _ACTIVE.clear()
+    for params in params_list:
+        if params.metric in _ACTIVE:
+            continue
+        info = metric_info_for(params)
+        if info != _catalogue_info(params.metric):
+            _ACTIVE[params.metric] = info
+
+
 def clear_params() -> None:
     """Forget the entries registered by :func:`use_params`."""
     _ACTIVE.clear()

@@ -190,3 +190,12 @@ def test_worked_example_turns_the_real_rtt_panel_into_the_tidy_table_and_a_pack(
         ("rtt_over52w_share_pct", "rtt over52w share pct")]
     assert analyses[2].metric_label == "rtt over52w share pct"
     assert [(i.name, i.date) for i in analyses[0].interruptions] == [("covid", "2020-03"), ("collaborative", "2020-09")]
+
+
+def test_use_pack_registers_each_metric_once_and_forgets_the_previous_analysis():
+    metrics.use_params(_params(metric="other", metric_label="Left over"))
+    metrics.use_pack([_params(metric_label="First"), _params(metric_label="Second"),
+                      _params(metric="rtt_52w_waiters")])
+    assert metrics.metric_info("my_waits").label == "First"
+    assert metrics.metric_info("other").label == "other"
+    assert metrics.metric_info("rtt_52w_waiters") is metrics.CATALOGUE["rtt_52w_waiters"]

@@ -8,10 +8,14 @@ tests.
 
 Typical use (``notebooks/its_outcome.ipynb``)::
 
-    a = nb.start(params_path, overrides)     # params + data, title, SYNTHETIC banner
+    a = nb.start(params_path, overrides, namespace=globals())   # params + notebook parameters + data
     nb.show_data_quality(a)
-    res = nb.fit(a)                          # primary design (controlled when comparators given)
+    res = nb.fit(a)                          # the design asked for; an error, never a fallback
     nb.show_system(a, res)                   # ITS chart, effects, robustness, diagnostics
+    nb.show_specification(a, res)            # analyst view (cells tagged `analyst`, not on the board):
+    nb.show_coefficients(a, res)             #   specification and comparators, coefficients,
+    nb.show_fit_check(a, res)                #   fitted against observed and residual ACF,
+    nb.show_event_study_table(a, res)        #   the event study's numbers
     nb.show_single_contrast(a, res)          # the single-group ITS beside the controlled one
     nb.show_sensitivity(a)
     nb.show_trusts(a)
@@ -1048,6 +1052,14 @@ def data_quality_page(params_path: str | os.PathLike, metrics: list[str] | None 
     if namespace is not None:
         pc.check_injected(namespace, "data_quality")
     p = pc.find_params_file(params_path, what="params or pack file")
+    from evallib import metrics as _metrics
+    from evallib.config import load_pack
+
+    raw = read_yaml(p)
+    if "analyses" in raw:            # label own measures as the pack's analyses do
+        _metrics.use_pack(load_pack(p)[1])
+    else:
+        _metrics.use_params(params_from_dict(raw, p.resolve().parent, str(p)))
     units = pc.coerce("units", units) if units else None
     metrics = pc.coerce("units", metrics) if isinstance(metrics, str) else metrics
     return show_coverage(p, metrics or None, units or None, summary_path=summary_path)

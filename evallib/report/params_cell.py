@@ -255,7 +255,8 @@ def merge(raw: dict, overrides: Mapping[str, Any] | None, keys: Mapping[str, Any
     is_pct = (out.get("metric_unit") == "%") or (info is not None and (info.unit == "%" or info.kind == "proportion"))
     agg_from_file = "aggregate" not in given
     metric_changed = "metric" in given and new_metric != old_metric
-    if is_pct and agg_from_file and out.get("aggregate", "sum") == "sum" and (metric_changed or "aggregate" not in raw):
+    # only for a metric changed here: a params file's own choice stays as `evallib fit` reads it
+    if is_pct and agg_from_file and out.get("aggregate", "sum") == "sum" and metric_changed:
         units = out.get("units") or []
         ratio = table_has_ratio(new_metric, units) if table_has_ratio is not None else True
         out["aggregate"] = "ratio" if ratio else "mean"
