@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 
+from evallib.its.base import verdict as _verdict
 from evallib.plots import palette
 
 #: colours of a forest-plot row by what its interval says
@@ -15,17 +16,11 @@ VERDICT_COLOURS = {"improvement": palette.NHS_GREEN, "deterioration": palette.NH
 
 
 def verdict(lower: float, upper: float, improvement: str) -> str:
-    """``improvement`` / ``deterioration`` when the whole interval is on one side of zero
-    (read with the metric's direction), ``unclear`` when it spans zero, ``no direction``
-    for neutral metrics. Missing bounds give ``unclear``."""
-    if improvement == "neutral":
-        return "no direction"
-    if lower is None or upper is None or any(map(lambda v: isinstance(v, float) and math.isnan(v), (lower, upper))):
+    """The one verdict rule of the suite (:func:`evallib.its.base.verdict`) on an absolute interval;
+    missing bounds give ``unclear``."""
+    if lower is None or upper is None:
         return "unclear"
-    if lower > 0 or upper < 0:
-        better = (lower > 0) == (improvement == "increase")
-        return "improvement" if better else "deterioration"
-    return "unclear"
+    return _verdict(float(lower), float(upper), improvement)
 
 
 def forest_plot(rows, *, xlabel: str = "Change against expected without the collaborative (%)",
@@ -53,7 +48,10 @@ def forest_plot(rows, *, xlabel: str = "Change against expected without the coll
         if est is None or (isinstance(est, float) and math.isnan(est)):
             ax.text(0, y, "no estimate", va="center", ha="center", color=palette.NHS_MID_GREY, fontsize=10)
             continue
-        colour = VERDICT_COLOURS[verdict(lo, hi, r.get("improvement", "neutral"))]
+        v = r.get("verdict")
+        if not isinstance(v, str) or v not in VERDICT_COLOURS:
+            v = verdict(lo, hi, r.get("improvement", "neutral"))
+        colour = VERDICT_COLOURS[v]
         ax.plot([lo, hi], [y, y], color=colour, linewidth=2.6, solid_capstyle="butt")
         ax.plot([est], [y], marker="o", markersize=8, color=colour)
     ax.axvline(0, color=palette.NHS_BLACK, linewidth=1)

@@ -122,7 +122,8 @@ def index_rows(build: Path, manifest: dict) -> list[dict]:
             "effect": format_value(h.get("absolute"), unit, signed=True),
             "ci": format_range(lo, hi, unit),
             "relative": (f"{rel * 100:+.1f}% of expected".replace("-", "\u2212") if rel is not None else ""),
-            "verdict": verdict(lo, hi, imp) if h else "unclear",
+            # the analysis' own verdict (one rule, with its scorecard guards) when it wrote one
+            "verdict": s.get("verdict") or (verdict(lo, hi, imp) if h else "unclear"),
             "sentence": s.get("sentence", ""),
             "variation_icon": _icon(var), "variation_text": VARIATION_TEXT.get(var, "\u2014"),
             "assurance_icon": _icon(ass) if imp != "neutral" else None,
@@ -131,7 +132,8 @@ def index_rows(build: Path, manifest: dict) -> list[dict]:
             "forest": {"label": s.get("label") or a["title"],
                        "estimate": None if rel is None else rel * 100,
                        "lower": None if rlo is None else rlo * 100,
-                       "upper": None if rhi is None else rhi * 100, "improvement": imp},
+                       "upper": None if rhi is None else rhi * 100, "improvement": imp,
+                       "verdict": s.get("verdict") or (verdict(lo, hi, imp) if h else "unclear")},
             "design": s.get("design"),
             "interruption": h.get("interruption"),
         })
