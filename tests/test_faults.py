@@ -423,3 +423,13 @@ def test_the_data_file_error_does_not_echo_what_the_file_holds(tmp_path, capsys)
     line = one_line_error(capsys, "fit")
     assert str(tmp_path / "secret.csv") in line and "period, org_code, metric, value" in line
     assert "hunter2" not in line and "root:x" not in line and "alice" not in line
+
+
+def test_a_user_file_where_the_lock_goes_is_not_overwritten(tmp_path, capsys):
+    pack = write_pack(tmp_path, ["{metric: m1, title: First}"])
+    (tmp_path / ".evallib-lock-out").write_text("a hidden file of the user's that is not a lock\n")
+    assert cli_main(["batch", str(pack), "--out", str(tmp_path / "out")]) == 2
+    assert one_line_error(capsys, "batch").startswith(
+        f"evallib batch: error: {tmp_path}/.evallib-lock-out: exists and is not an evallib lock file")
+    assert (tmp_path / ".evallib-lock-out").read_text().startswith("a hidden file")
+    assert not (tmp_path / "out").exists()

@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import stat
 import time
 from pathlib import Path
 from typing import Callable
@@ -122,6 +123,11 @@ class OutputLock:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:          # reported against the output folder the user named
             raise OSError(exc.errno, exc.strerror, str(self.out)) from None
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > 32:   # not a lock file of ours: never truncate it
+            os.close(fd)
+            raise ParameterError(f"{self.path}: exists and is not an evallib lock file (a pid or nothing); "
+                                 f"evallib would overwrite it: move it away or choose another --out")
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
