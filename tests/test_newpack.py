@@ -58,7 +58,8 @@ def test_refuses_to_overwrite(demo_csv, tmp_path):
     ({"trusts": "RNA,NOPE"}, "trust(s) NOPE not in {data} (it has 40 organisations); check the ODS codes"),
     ({"measures": "rtt_52w_waiters,bogus"}, "measure(s) bogus not in {data} (it has "),
     ({"formation": "2030-01"}, "formation 2030-01 is not inside the data of these trusts and measures "
-                               "(2016-04 to 2025-03): there must be periods before it and it must not be after the last"),
+                               "(2016-04 to 2025-03): there must be periods before it and it must not be "
+                               "after the last"),
     ({"formation": "Sept 2020"}, "formation 'Sept 2020' is not a period: "),
     ({"trusts": "RNA,RNA"}, "trusts RNA given more than once"),
     ({"comparators": "ZZ001,QQQ"}, "comparator(s) QQQ not in {data}"),

@@ -241,7 +241,8 @@ def test_injected_names_read_papermills_cell_from_the_history():
     from evallib.exceptions import ParameterError
     from evallib.report.params_cell import check_injected, injected_names
 
-    ns = {"In": ["", 'params_path: str = "x.yaml"  # help', '# Parameters\nparams_path = "p.yaml"\nmetric = "m"\nnot_a_key = 1\n']}
+    ns = {"In": ["", 'params_path: str = "x.yaml"  # help',
+                 '# Parameters\nparams_path = "p.yaml"\nmetric = "m"\nnot_a_key = 1\n']}
     assert injected_names(ns) == ["params_path", "metric", "not_a_key"]
     assert injected_names({"In": ["x = 1"]}) is None            # JupyterLab: no injected cell, nothing checked
     check_injected({"In": ['# Parameters\nparams_path = "p.yaml"\n']}, "its_outcome")

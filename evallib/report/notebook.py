@@ -734,8 +734,9 @@ def specification(a: Analysis, res) -> list[tuple[str, str]]:
         rows.append(("Scale", f"{d.get('scale')}" + (f": {d['scale_reason']}" if d.get("scale_reason") else "")))
     if isinstance(d.get("inference"), dict):
         inf = d["inference"]
+        stud = "studentized" if inf.get("studentized") else "not studentized"
         rows.append(("Inference", f"{inf.get('method')}; {inf.get('placebos')} placebo systems, "
-                                  f"{'studentized' if inf.get('studentized') else 'not studentized'}, seed {inf.get('seed')}"))
+                                  f"{stud}, seed {inf.get('seed')}"))
     else:
         if d.get("cov_type"):
             rows.append(("Covariance", str(d["cov_type"])))
@@ -744,7 +745,8 @@ def specification(a: Analysis, res) -> list[tuple[str, str]]:
         if d.get("distribution"):
             rows.append(("Reference distribution", str(d["distribution"])))
     if d.get("hac_lags") is not None:
-        rows.append(("Newey-West lag", f"{d['hac_lags']}" + (f" ({d['hac_lag_rule']})" if d.get("hac_lag_rule") else "")))
+        rule = f" ({d['hac_lag_rule']})" if d.get("hac_lag_rule") else ""
+        rows.append(("Newey-West lag", f"{d['hac_lags']}{rule}"))
     if d.get("rho") is not None:
         rows.append(("AR(1) rho (Prais-Winsten)", f"{float(d['rho']):.3f}"))
     if d.get("dispersion") is not None:
@@ -839,7 +841,8 @@ def residual_acf(res) -> tuple[list[float], int, str]:
 
     d = res.diagnostics() or {}
     if d.get("acf"):
-        what = d.get("residuals") or ("pre-formation gaps of the system" if d.get("method") == "aligned" else "residuals")
+        what = d.get("residuals") or ("pre-formation gaps of the system" if d.get("method") == "aligned"
+                                      else "residuals")
         if d.get("residual_tests_on"):
             what = f"{what} residuals, {d['residual_tests_on']}"
         n = int(d.get("n_fit_pre") or d.get("n_obs_treated") or d.get("n_obs") or res.n_obs)

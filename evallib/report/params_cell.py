@@ -6,7 +6,8 @@ params keys an evaluator changes most (:data:`ANALYSIS_KEYS`). Each defaults to
 
     papermill notebooks/its_outcome.ipynb out.ipynb -p metric cancer_62d_pct
     papermill notebooks/its_outcome.ipynb out.ipynb -p units RNA,RL4 -p start 2018-04 -p alpha 0.1
-    papermill notebooks/its_outcome.ipynb out.ipynb -y '{"interruptions": {"covid": "2020-03", "collaborative": "2021-04"}}'
+    papermill notebooks/its_outcome.ipynb out.ipynb \
+        -y '{"interruptions": {"covid": "2020-03", "collaborative": "2021-04"}}'
 
 Order of precedence: the params file, then ``overrides`` (any params key, nested
 keys merge), then the typed parameters. Values given on the command line as text
@@ -132,7 +133,8 @@ def find_params_file(params_path: str | os.PathLike, what: str = "params file") 
     for cand in tried:
         if cand.is_file():
             return cand.resolve() if cand != tried[0] else p
-    raise ParameterError(f"{params_path}: {what} not found (looked in {' and '.join(str(c.parent.resolve()) for c in tried)}); "
+    where = " and ".join(str(c.parent.resolve()) for c in tried)
+    raise ParameterError(f"{params_path}: {what} not found (looked in {where}); "
                          f"give a path relative to the working directory or to the notebooks folder, or an "
                          f"absolute path")
 
@@ -261,9 +263,10 @@ def merge(raw: dict, overrides: Mapping[str, Any] | None, keys: Mapping[str, Any
         ratio = table_has_ratio(new_metric, units) if table_has_ratio is not None else True
         out["aggregate"] = "ratio" if ratio else "mean"
         where = "in the params file" if "aggregate" in raw else "by default"
+        how = ("summed numerators over summed denominators" if ratio else
+               "mean of the percentages; the table has no numerators and denominators for it")
         notes.append(f"{new_metric} is a percentage: the trusts are combined by aggregate "
-                     f"{out['aggregate']} ({'summed numerators over summed denominators' if ratio else 'mean of the percentages; the table has no numerators and denominators for it'}), "
-                     f"not by the sum {where}, which would add percentages.")
+                     f"{out['aggregate']} ({how}), not by the sum {where}, which would add percentages.")
     return out, notes
 
 
