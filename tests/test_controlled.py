@@ -433,3 +433,10 @@ def test_controlled_sentence_names_the_comparators_change_in_the_counterfactual(
     assert len(coll) == 2
     assert all(" than the pre-formation trend predicts (95% CI " in single.sentence(r) for r in coll)
     assert res.counterfactual_phrase("covid") == "the pre-COVID-19 trend plus the comparators' change"
+
+
+def test_prewhite_is_refused_by_the_stacked_design_never_silently_replaced(prop99_csv):
+    with pytest.raises(ParameterError, match=re.escape(
+            "hac_lags prewhite is not available in the stacked controlled design (its panel Newey-West has no "
+            "prewhitened variant)")):
+        evallib.analyse(_prop99_params(prop99_csv, hac_lags="prewhite"), _prop99_frame())

@@ -525,8 +525,12 @@ class ControlledFit:
 
 
 def _lags(params, n_per_unit: int) -> int:
-    h = getattr(params, "hac_lags", "auto")
-    return est.auto_hac_lags(n_per_unit) if h in ("auto", "prewhite") else int(h)
+    h = params.hac_lags
+    if h == "prewhite":
+        raise ParameterError("hac_lags prewhite is not available in the stacked controlled design (its panel "
+                             "Newey-West has no prewhitened variant); use hac_lags: auto or an integer, or "
+                             "controlled_method: difference, whose single-series Newey-West supports prewhite")
+    return est.auto_hac_lags(n_per_unit) if h == "auto" else int(h)
 
 
 def shared_names(params, override=None) -> list[str]:
