@@ -272,7 +272,7 @@ def test_result_constructor_is_generic_for_other_designs(continuous):
 
 
 def test_wording_helpers_give_the_sentence_pieces():
-    from evallib.its import wording as W
+    from evallib import text as W
 
     assert W.when(0, "collaborative", "M", "2020-09", "2020-09") == "In September 2020, the month the collaborative formed"
     assert W.when(12, "collaborative", "M", "2021-09", "2020-09") == "Twelve months after the collaborative formed (September 2020)"

@@ -15,7 +15,7 @@ Low-level pieces other modules reuse (stable interfaces):
 - ``evallib.its.results``: ``ITSResult`` (override ``counterfactual_phrase`` to name a
   design's counterfactual in the sentences), ``PredictionRows``, ``term_dict``,
   ``json_safe``;
-- ``evallib.its.wording``: the pieces of the plain-English sentences (``when``,
+- ``evallib.text``: the pieces of the plain-English sentences (``when``,
   ``percent``, ``amount``, ``subject``, ``is_plural``, ``approx``, ...).
 
 Submodules are imported on demand (statsmodels is slow to import).

@@ -65,7 +65,7 @@ import pandas as pd
 from evallib.exceptions import DataError, EvalError, ModelError, ParameterError
 from evallib.its import design as D
 from evallib.its import estimators as est
-from evallib.its import wording as W
+from evallib import text as W
 from evallib.its.base import BaseResult, created_timestamp, interval_label
 from evallib.its.series import Series, combine_units, near_zero_pre_period, unit_panel
 from evallib.metrics import metric_info

@@ -26,17 +26,16 @@ credible, gives "unclear". A design with a credibility scorecard turns a verdict
 """
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import math
-import os
 from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 
 from evallib.exceptions import ParameterError
-from evallib.its import wording as W
+from evallib import text as W
+from evallib.text import created_timestamp, interval_label, verdict  # noqa: F401  (the text layer)
 from evallib.metrics import metric_info
 from evallib.periods import format_period
 
@@ -45,33 +44,6 @@ EFFECT_KINDS = ("absolute", "relative", "cumulative")
 EFFECT_COLUMNS = ["interruption", "horizon", "period", "observed", "fitted", "counterfactual", "credible",
                   "observed_minus_cf"] + [c for k in EFFECT_KINDS
                                           for c in (k, f"{k}_se", f"{k}_lower", f"{k}_upper", f"{k}_p")]
-
-
-def verdict(lower: float, upper: float, improvement: str, credible: bool = True) -> str:
-    """One verdict for an effect from its absolute interval (see the module docstring)."""
-    if not credible or not (np.isfinite(lower) and np.isfinite(upper)):
-        return "unclear"
-    if lower > 0 or upper < 0:
-        if improvement not in ("increase", "decrease"):
-            return "no direction"
-        up = lower > 0
-        return "improvement" if up == (improvement == "increase") else "deterioration"
-    return "unclear"
-
-
-def interval_label(alpha: float) -> str:
-    """``"95% CI"`` for alpha 0.05, ``"90% CI"`` for 0.1 (no trailing zeros)."""
-    return f"{100 * (1 - float(alpha)):g}% CI"
-
-
-def created_timestamp() -> str:
-    """ISO UTC timestamp of now, or of ``SOURCE_DATE_EPOCH`` when it is set (reproducible builds)."""
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    if epoch and epoch.strip().isdigit():
-        when = _dt.datetime.fromtimestamp(int(epoch), tz=_dt.timezone.utc)
-    else:
-        when = _dt.datetime.now(_dt.timezone.utc)
-    return when.replace(microsecond=0).isoformat()
 
 
 class BaseResult:

@@ -116,7 +116,7 @@ import numpy as np
 import pandas as pd
 
 from evallib.exceptions import DataError, ModelError, ParameterError
-from evallib.its import wording as W
+from evallib import text as W
 from evallib.its import estimators as est
 from evallib.its.design import Design, InterruptionSpec, build_design, column_weights, segments
 from evallib.its.results import ITSResult, PredictionRows

@@ -56,7 +56,7 @@ import numpy as np
 import pandas as pd
 
 from evallib.exceptions import EvalError, ModelError, ParameterError
-from evallib.its import wording as W
+from evallib import text as W
 from evallib.its.base import BaseResult
 from evallib.its.design import InterruptionSpec
 from evallib.its.estimators import Fit

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from evallib.exceptions import ParameterError
-from evallib.its.wording import approx
+from evallib.text import approx
 from evallib.metrics import metric_info
 from evallib.periods import format_period, parse_period
 

@@ -92,7 +92,7 @@ logger = logging.getLogger(__name__)
 
 SCALES = ("auto", "none", "per_unit", "index")
 MIN_DONORS = 2
-PLACEBO_FIT_CUTOFF = 5.0   # placebos fitting worse than 5x the treated pre-RMSPE are left out of intervals
+from evallib.stats import PLACEBO_FIT_CUTOFF  # noqa: E402  (placebos fitting worse than 5x are left out)
 MIN_PRE = 3
 SHORT_PRE = 12
 _PENALTY = 1e4           # weight of the sum-to-one row in the augmented NNLS (data scaled to RMS 1)
@@ -773,7 +773,7 @@ class SyntheticResult(BaseResult):
 
     def sentence(self, rec: dict) -> str:
         """One plain-English sentence for a row of ``effects()``."""
-        from evallib.its import wording as W
+        from evallib import text as W
         from evallib.metrics import metric_info
 
         info = metric_info(self.params.metric)

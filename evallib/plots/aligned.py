@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from evallib.its.base import interval_label
-from evallib.its.wording import unit_word
+from evallib.text import interval_label
+from evallib.text import unit_word
 from evallib.metrics import metric_info
 from evallib.periods import parse_period
 from evallib.plots import palette

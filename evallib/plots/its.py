@@ -18,7 +18,7 @@ import logging
 import numpy as np
 import pandas as pd
 
-from evallib.its.wording import unit_word
+from evallib.text import unit_word
 from evallib.metrics import metric_info
 from evallib.periods import format_period, parse_period
 from evallib.plots import palette

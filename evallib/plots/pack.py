@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from evallib.its.base import verdict as _verdict
+from evallib.text import verdict as _verdict
 from evallib.plots import palette
 
 #: colours of a forest-plot row by what its interval says

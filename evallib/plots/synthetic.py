@@ -9,7 +9,7 @@ import pandas as pd
 
 from evallib.plots import palette as pal
 
-from evallib.its.synthetic import PLACEBO_FIT_CUTOFF as PLACEBO_MSPE_CUTOFF  # noqa: E402  (hidden, Abadie 2010)
+from evallib.stats import PLACEBO_FIT_CUTOFF as PLACEBO_MSPE_CUTOFF  # Abadie et al. 2010
 
 
 def _axes(ax, size=(9, 4.8)):

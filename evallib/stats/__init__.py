@@ -11,3 +11,7 @@ build the arrays and map the results. This package imports nothing at import tim
   and synthetic control (Arkhangelsky et al. 2021), their placebo, jackknife and
   bootstrap variances, and per-unit synthetic controls combined into a system effect.
 """
+
+#: synthetic control: placebos whose pre-period RMSPE is over this many times the treated one are left out
+#: of intervals and drawn faded (Abadie, Diamond & Hainmueller 2010)
+PLACEBO_FIT_CUTOFF = 5.0

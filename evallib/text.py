@@ -1,4 +1,8 @@
-"""Plain-English pieces of the effect sentences and warnings, shared by every design.
+"""The text layer: plain-English pieces of sentences and warnings, the one verdict rule, labels.
+
+Below the charts and the designs (see the layers in pyproject.toml): every design's
+sentences, the charts, the pack index and the PDF take their words, their interval labels
+(``interval_label(0.1) -> '90% CI'``) and their verdicts (:func:`verdict`) from here.
 
 The single-group engine (:class:`~evallib.its.results.ITSResult`), the controlled design
 and the synthetic control all build their sentences from these, so a number or a metric
@@ -8,8 +12,12 @@ waiting under 18 weeks'``.
 """
 from __future__ import annotations
 
+import datetime as _dt
 import math
+import os
 import re
+
+import numpy as np
 
 UNIT_WORDS = {"M": "month", "Q": "quarter", "Y": "year"}
 NUMBER_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
@@ -145,3 +153,34 @@ def is_plural(label: str) -> bool:
     note is ignored)."""
     words = re.sub(r"\(.*?\)", "", label).split()[:2]
     return any(w.lower().endswith("s") and not w.lower().endswith("ss") for w in words)
+
+
+# ---------------------------------------------------------------- verdicts and labels
+VERDICTS = ("improvement", "deterioration", "unclear", "no direction")
+
+
+def verdict(lower: float, upper: float, improvement: str, credible: bool = True) -> str:
+    """One verdict for an effect from its absolute interval (see the module docstring)."""
+    if not credible or not (np.isfinite(lower) and np.isfinite(upper)):
+        return "unclear"
+    if lower > 0 or upper < 0:
+        if improvement not in ("increase", "decrease"):
+            return "no direction"
+        up = lower > 0
+        return "improvement" if up == (improvement == "increase") else "deterioration"
+    return "unclear"
+
+
+def interval_label(alpha: float) -> str:
+    """``"95% CI"`` for alpha 0.05, ``"90% CI"`` for 0.1 (no trailing zeros)."""
+    return f"{100 * (1 - float(alpha)):g}% CI"
+
+
+def created_timestamp() -> str:
+    """ISO UTC timestamp of now, or of ``SOURCE_DATE_EPOCH`` when it is set (reproducible builds)."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch and epoch.strip().isdigit():
+        when = _dt.datetime.fromtimestamp(int(epoch), tz=_dt.timezone.utc)
+    else:
+        when = _dt.datetime.now(_dt.timezone.utc)
+    return when.replace(microsecond=0).isoformat()
