@@ -134,7 +134,8 @@ def index_rows(build: Path, manifest: dict) -> list[dict]:
                        "lower": None if rlo is None else rlo * 100,
                        "upper": None if rhi is None else rhi * 100, "improvement": imp,
                        "verdict": s.get("verdict") or (verdict(lo, hi, imp) if h else "unclear")},
-            "design": s.get("design"),
+            "design": s.get("design"), "alpha": s.get("alpha"), "horizon": h.get("horizon"),
+            "period_word": s.get("period_word"),
             "interruption": h.get("interruption"),
         })
     return rows
@@ -164,9 +165,16 @@ def write_index(build: Path, manifest: dict) -> Path:
     forest_rows = [r["forest"] for r in rows if r["forest"] is not None]
     forest = None
     primary = next((r["interruption"].replace("_", " ") for r in rows if r.get("interruption")), "intervention")
+    # labels from the analyses: the confidence level (alpha) and the horizon actually shown
+    alphas = sorted({r["alpha"] for r in rows if r.get("alpha")})
+    ci_level = f"{100 * (1 - alphas[0]):g}%" if len(alphas) == 1 else ""
+    hzs = sorted({r["horizon"] for r in rows if r.get("horizon") is not None})
+    unit_w = next((r["period_word"] for r in rows if r.get("period_word")), "month")
+    horizon = f"{hzs[0]} {unit_w}{'s' if hzs[0] != 1 else ''}" if len(hzs) == 1 else ""
     if forest_rows:
         fig, _ = forest_plot(forest_rows, synthetic=synthetic,
-                             xlabel=f"Change against expected without the {primary} (%), at 12 months")
+                             xlabel=f"Change against expected without the {primary} (%)"
+                             + (f", at {horizon}" if horizon else ""))
         forest = png_data_uri(fig)
     counts = {"total": len(rows), "failed": sum(r["failed"] for r in rows)}
     for k in ("improvement", "deterioration", "unclear", "no direction"):
@@ -178,7 +186,7 @@ def write_index(build: Path, manifest: dict) -> Path:
         built_at=_when(manifest.get("built_at", "")), version=evallib.__version__,
         executor=manifest.get("executor", ""), cached=manifest["summary"]["cached"],
         n_total=manifest["summary"]["total"],
-        primary=primary)
+        primary=primary, ci_level=ci_level, horizon=horizon)
     check_page(html, source=str(build / "index.html"))
     out = build / "index.html"
     atomic_write_text(out, html)

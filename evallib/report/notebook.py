@@ -318,6 +318,20 @@ def _headline(res, name: str, horizon: int = 12) -> dict | None:
     return eff[eff["horizon"] == h].iloc[0].to_dict()
 
 
+def ci_label(a: Analysis) -> str:
+    """"95% CI" from the analysis' alpha ("90% CI" for alpha 0.1)."""
+    from evallib.text import interval_label
+
+    return interval_label(a.params.alpha)
+
+
+def periods_word(a: Analysis) -> str:
+    """"Months", "Quarters" or "Years" from the table's frequency."""
+    from evallib.text import unit_word
+
+    return unit_word(getattr(a.table, "freq", "M")).capitalize() + "s"
+
+
 def effects_table(a: Analysis, res):
     """Board table of effects: each interruption and horizon, observed vs expected, change and CI."""
     import pandas as pd
@@ -326,19 +340,22 @@ def effects_table(a: Analysis, res):
 
     unit = a.info.unit
     eff = res.effects()
+    aligned = hasattr(res, "event_study")       # every post-formation month is fitted exactly: no "Modelled"
+    ci, after = ci_label(a), f"{periods_word(a)} after"
     rows = []
     for _, r in eff.iterrows():
-        rows.append({"Interruption": str(r["interruption"]).replace("_", " "),
-                     "Months after": int(r["horizon"]), "Month": r["period"],
-                     "Observed": r["observed"], "Modelled": r.get("fitted", r["observed"]),
-                     "Expected": r["counterfactual"],
-                     "Change": fmt(r["absolute"], unit, True),
-                     "95% CI": _range(r["absolute_lower"], r["absolute_upper"], unit),
-                     "Change %": _pct(r["relative"])})
+        row = {"Interruption": str(r["interruption"]).replace("_", " "),
+               after: int(r["horizon"]), "Period": r["period"], "Observed": r["observed"]}
+        if not aligned:
+            row["Modelled"] = r.get("fitted", r["observed"])
+        row.update({"Expected": r["counterfactual"], "Change": fmt(r["absolute"], unit, True),
+                    ci: _range(r["absolute_lower"], r["absolute_upper"], unit), "Change %": _pct(r["relative"])})
+        rows.append(row)
     t = pd.DataFrame(rows)
+    shown = [c for c in ("Observed", "Modelled", "Expected") if c in t.columns]
     if a.info.kind == "count":
-        t = suppress_small_counts(t, ["Observed", "Modelled", "Expected"], a.params.suppress_below)
-    for c in ("Observed", "Modelled", "Expected"):
+        t = suppress_small_counts(t, shown, a.params.suppress_below)
+    for c in shown:
         t[c] = [v if isinstance(v, str) else fmt(v, unit) for v in t[c]]
     return t
 
@@ -350,11 +367,17 @@ def show_system(a: Analysis, res) -> None:
         _show_fig(fig)
     except ImportError as exc:
         md(f"(The ITS chart is not available in this installation: {exc}.)")
-    md("**Effects.** *Modelled* is the model's estimate for that month (single months scatter around it: "
-       "see *Observed*); *Expected* is the same model without the interruption. The change is modelled "
-       "minus expected, with its 95% confidence interval.")
+    ci = ci_label(a)
+    if hasattr(res, "event_study"):
+        md(f"**Effects.** *Expected* is what the comparators' month-by-month change says the trusts would have "
+           f"reached without the collaborative (put on their own level before formation). The change is "
+           f"observed minus expected, with its {ci.replace('CI', 'confidence interval')}.")
+    else:
+        md(f"**Effects.** *Modelled* is the model's estimate for that period (single periods scatter around it: "
+           f"see *Observed*); *Expected* is the same model without the interruption. The change is modelled "
+           f"minus expected, with its {ci.replace('CI', 'confidence interval')}.")
     t = effects_table(a, res)
-    _html_table(t, num_cols=("Months after", "Observed", "Modelled", "Expected", "Change", "95% CI", "Change %"))
+    _html_table(t, num_cols=tuple(c for c in t.columns if c not in ("Interruption", "Period")))
     if hasattr(res, "event_study"):
         show_aligned(a, res)
         return
@@ -415,13 +438,13 @@ def show_robustness(a: Analysis, res) -> None:
 
     rows = [{"Estimator": r["model"], "Term": r["term"].replace("_", " ").replace("[", " (").replace("]", ")"),
              "Estimate": shown(r["model"], r["estimate"]),
-             "95% CI": f"{shown(r['model'], r['ci_lower'])} to {shown(r['model'], r['ci_upper'])}",
+             ci_label(a): f"{shown(r['model'], r['ci_lower'])} to {shown(r['model'], r['ci_upper'])}",
              "p": "<0.001" if r["p"] < 0.001 else f"{r['p']:.3f}"} for _, r in keep.iterrows()]
     md(f"**Robustness:** the {name.replace('_', ' ')} terms under other estimators "
        f"(the conclusion is robust when they agree in direction and rough size). Estimates marked "
        f"\u00d7 are ratios (rate ratios for counts, odds ratios for proportions): \u00d71.05 means 5% higher; "
        f"a slope ratio is per month.")
-    _html_table(pd.DataFrame(rows), num_cols=("Estimate", "95% CI", "p"))
+    _html_table(pd.DataFrame(rows), num_cols=("Estimate", ci_label(a), "p"))
 
 
 def show_diagnostics(a: Analysis, res) -> dict:
@@ -465,13 +488,15 @@ def show_single_contrast(a: Analysis, res):
         h = _headline(r, a.primary)
         if h is None:
             continue
-        rows.append({"Design": label, "Change at 12 months": fmt(h["absolute"], a.info.unit, True),
-                     "95% CI": _range(h["absolute_lower"], h["absolute_upper"], a.info.unit),
+        col = f"Change at {int(h['horizon'])} {periods_word(a).lower()}"
+        rows.append({"Design": label, col: fmt(h["absolute"], a.info.unit, True),
+                     ci_label(a): _range(h["absolute_lower"], h["absolute_upper"], a.info.unit),
                      "Change %": _pct(h["relative"])})
     md("**Primary against single-group design.** The controlled estimate uses other trusts to stand in "
        "for what would have happened; the single-group estimate does not, so it also absorbs the "
        "COVID-19 shock and recovery.")
-    _html_table(pd.DataFrame(rows), num_cols=("Change at 12 months", "95% CI", "Change %"))
+    tab = pd.DataFrame(rows)
+    _html_table(tab, num_cols=tuple(c for c in tab.columns if c != "Design"))
     doubts = [w for w in getattr(single, "warnings", []) if "credib" in w or "extrapolat" in w]
     if doubts:
         md(f"_The single-group estimate is not credible here: {doubts[0]}_")
@@ -498,7 +523,8 @@ def show_sensitivity(a: Analysis, res=None):
 
     sens = sensitivity(a.params, a.table, primary=res, max_placebos=MAX_PLACEBOS)
     try:
-        fig, _ = sens.plot(title=f"{a.label}: effect at {sens.horizon} months under each specification")
+        fig, _ = sens.plot(title=f"{a.label}: effect at {sens.horizon} {periods_word(a).lower()} under each "
+                                 f"specification")
         _show_fig(fig)
     except (ImportError, ValueError) as exc:
         logger.warning("sensitivity chart not drawn: %s", exc)
@@ -508,9 +534,9 @@ def show_sensitivity(a: Analysis, res=None):
         err = r.get("error") or ""
         rows.append({"Specification": r["specification"],
                      "Change": "not estimable" if err else fmt(r["absolute"], unit, True),
-                     "95% CI": "" if err else _range(r["absolute_lower"], r["absolute_upper"], unit),
+                     ci_label(a): "" if err else _range(r["absolute_lower"], r["absolute_upper"], unit),
                      "Note": (err or r.get("note") or "")[:160]})
-    _html_table(pd.DataFrame(rows), num_cols=("Change", "95% CI"))
+    _html_table(pd.DataFrame(rows), num_cols=("Change", ci_label(a)))
     pp = sens.placebo_p
     if pp is not None:
         n = int(sens.placebo["absolute"].notna().sum())
@@ -685,6 +711,7 @@ def board_summary(a: Analysis, res) -> dict:
             "headline": headline, "sentence": sent, "spc": spc, "synthetic": a.synthetic,
             "verdict": res.verdict_of(h) if (h is not None and hasattr(res, "verdict_of")) else None,
             "failed_checks": res.failed_checks() if hasattr(res, "failed_checks") else [],
+            "alpha": float(a.params.alpha), "period_word": periods_word(a).lower().rstrip("s"),
             "warnings": list(getattr(res, "warnings", []))}
 
 
