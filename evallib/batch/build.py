@@ -22,8 +22,8 @@ import evallib
 from evallib.batch import executors
 from evallib.batch.cache import MANIFEST_SCHEMA, canonical_json, cached_entry, file_sha256, sha_text, source_sha256
 from evallib.batch.jobs import Job, make_job
-from evallib.batch.publishing import (OutputLock, check_out, clean_stale, copy_tree, link_or_copy, make_build_dir,
-                                      prepare_out, publish)
+from evallib.batch.publishing import (PDF_NAME, OutputLock, check_out, clean_stale, copy_tree, link_or_copy,
+                                      make_build_dir, prepare_out, publish)
 from evallib.fsutil import atomic_write_text, source_date_epoch, utc_stamp
 
 logger = logging.getLogger(__name__)
@@ -199,9 +199,17 @@ def _build_into(build, out, pack, pack_path, pack_sha, jobs: list[Job], old, old
     manifest["index_key"] = index_key
     if old and old.get("index_key") == index_key and (out / "index.html").is_file():
         link_or_copy(out / "index.html", build / "index.html")
+        if (out / PDF_NAME).is_file():
+            link_or_copy(out / PDF_NAME, build / PDF_NAME)
     else:
         from evallib.report.index import write_index
         write_index(build, manifest)
+    if not (build / PDF_NAME).is_file():
+        # the A4 PDF board pack (cover, index, one section per measure, appendix), typeset from the
+        # built pack; it reads manifest.json, so that is written first (and again with the duration)
+        from evallib.report.pdf import build_pdf
+        atomic_write_text(build / "manifest.json", json.dumps(manifest, indent=2) + "\n")
+        build_pdf(build, build / PDF_NAME)
     manifest["duration"] = _timing(round(time.perf_counter() - t_start, 3), reproducible)
     atomic_write_text(build / "manifest.json", json.dumps(manifest, indent=2) + "\n")
     return manifest, n_failed

@@ -48,10 +48,15 @@ def manifest_files(manifest: dict) -> set[str]:
             files.update(str(f) for f in a.get("outputs", []))
         return files
     files.add("index.html")
+    files.add(PDF_NAME)
     for a in manifest.get("analyses", []):
         aid = str(a.get("id", ""))
         files.update(f"{aid}/{f}" for f in a.get("outputs", []))
     return files
+
+
+#: the PDF board pack written beside index.html (evallib.report.pdf)
+PDF_NAME = "board_pack.pdf"
 
 
 def check_out(out: Path, flag: str = "--out") -> dict | None:
