@@ -33,7 +33,7 @@ from evallib.periods import FREQ_NAMES, format_period, normalise_label, parse_pe
 
 Term = Literal["level", "slope"]
 Aggregate = Literal["sum", "mean", "ratio"]
-Design = Literal["auto", "single", "controlled", "synthetic"]
+Design = Literal["auto", "single", "controlled", "synthetic", "sdid"]
 ModelName = Literal["ols-hac", "prais-winsten", "arima", "poisson", "quasipoisson", "negbin",
                     "binomial", "quasibinomial"]
 Direction = Literal["increase", "decrease", "neutral"]
@@ -182,11 +182,20 @@ class SyntheticOptions(_Strict):
     fit_before: str | None = None          # default: the collaborative's (last interruption's) date
     predictors: list[str] = Field(default_factory=list)   # extra metrics matched on their pre-period mean
     predictor_weight: Float = Field(default=1.0, gt=0)
+    per_trust: bool = False                # one synthetic control per treated unit (evallib/its/sdid.py)
 
     @field_validator("fit_before", mode="before")
     @classmethod
     def _fit_before_ok(cls, v: Any) -> str | None:
         return None if v is None else _period_label(v)
+
+
+class SDIDOptions(_Strict):
+    """Options of synthetic difference-in-differences (``design: sdid``); see evallib/its/sdid.py."""
+
+    variance: Literal["placebo", "jackknife", "bootstrap"] = "placebo"
+    replications: Int = Field(default=200, ge=20, le=20000)   # placebo / bootstrap draws
+    seed: Int = Field(default=0, ge=0)
 
 
 class AlignedOptions(_Strict):
@@ -241,6 +250,7 @@ class Params(_Strict):
     comparator_scale: Literal["auto", "none", "pre_mean"] = "auto"
     controlled_cov: Literal["panel", "driscoll-kraay"] = "panel"
     synthetic: SyntheticOptions = Field(default_factory=SyntheticOptions)
+    sdid: SDIDOptions = Field(default_factory=SDIDOptions)
     id: str | None = None                  # analysis id inside a pack (default: metric); a plain name
     notebook: str | None = None            # notebook for `evallib run`/`batch` (default its_outcome)
 
@@ -367,7 +377,7 @@ class Params(_Strict):
             if unknown:
                 raise ValueError(f"shared_interruptions names {unknown}, which are not interruptions "
                                  f"(have {names})")
-        if self.design in ("controlled", "synthetic") and self.comparators == "none":
+        if self.design in ("controlled", "synthetic", "sdid") and self.comparators == "none":
             raise ValueError(f"design {self.design} needs comparators (all_other or a list of codes)")
         return self
 

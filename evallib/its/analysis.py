@@ -69,7 +69,8 @@ def analyse(params, data=None):
     if design == "single":
         return analyse_single(params, table)
     module, func = {"controlled": ("evallib.its.controlled", "analyse_controlled"),
-                    "synthetic": ("evallib.its.synthetic", "analyse_synthetic")}[design]
+                    "synthetic": ("evallib.its.synthetic", "analyse_synthetic"),
+                    "sdid": ("evallib.its.sdid", "analyse_sdid")}[design]
     try:
         mod = importlib.import_module(module)
     except ModuleNotFoundError as exc:

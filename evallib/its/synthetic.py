@@ -943,6 +943,9 @@ def analyse_synthetic(params, table=None, *, scale: str | None = None, fit_befor
     from evallib.its.series import near_zero_pre_period
 
     params = as_params(params)
+    if params.synthetic.per_trust and units is None:   # one synthetic control per trust (evallib/its/sdid.py)
+        from evallib.its.sdid import analyse_per_trust
+        return analyse_per_trust(params, table)
     opts = params.synthetic
     scale = opts.scale if scale is None else scale
     fit_before = opts.fit_before if fit_before is None else fit_before
