@@ -27,6 +27,43 @@ The rules, within each rebase group
 - **Priority.** A point that breaks several rules is labelled by the first of
   ``outside > trend > two_of_three > shift``.
 
+Rebasing only where a sustained change is evidenced (``rebase="evidenced"``)
+---------------------------------------------------------------------------
+Making Data Count recalculates limits when the chart shows that the process has
+changed and settled, and the change is explained by a known event; it does not
+rebase at every date something happened, and it never rebases a trend away.
+:func:`evidenced_rebase` (used by ``xmr(..., rebase="evidenced", candidates=[...])``
+and by the board pages with the interruption dates as candidates) takes the
+candidate dates in order and decides each one against the limits in force
+before it:
+
+1. **Baseline.** The observed points of the current group before the candidate
+   (before an earlier freeze, when the group is frozen) give the mean and MR̄ in
+   force. Fewer than 2 baseline points: the candidate is skipped (``too few
+   points``).
+2. **Evidence.** A *shift* against that baseline mean (7 or more consecutive
+   points on one side of it) whose first point is at or after the candidate and
+   within 12 periods of it (and before the next candidate, whose change it
+   would be), counting points from the candidate on. No such run: the limits
+   carry on unchanged (decision ``none``). If the same run reaches back before
+   the candidate with a signal of its own there (7 points, or a point beyond the
+   limits in force), the change began earlier and is not this date's (``none``).
+3. **Settled, not a trend.** If a *trend* (7 or more points each higher, or each
+   lower, than the one before) overlaps that run, the process is still moving:
+   it is not rebased; the group's limits are frozen at the baseline so the
+   change is shown against the limits in force before it (points beyond them
+   and the trend are flagged) rather than absorbed into new limits
+   (``trend: limits held``). Otherwise the limits are recalculated from the
+   candidate (``rebased``).
+
+On the real 52-week waiters of the four Black Country trusts (about 5 a month in
+2019, 10,121 in March 2021, 22,221 in October 2023) the COVID-19 date is evidenced
+but trending, so the limits of 2019-20 are held and the rise reads as concern;
+an explicit rebase at 2020-03 and 2020-09 made the 2020 part of the rise look
+like improvement against a mean inflated by the peak. ``SPCResult.decisions``
+records each candidate's decision and reason; explicit ``rebase=[...]`` is still
+available and is applied as given.
+
 Edge cases (stated here once, relied on by the tests)
 -----------------------------------------------------
 - **Missing values** (NaN values, or periods absent from the data) are skipped:
@@ -35,10 +72,12 @@ Edge cases (stated here once, relied on by the tests)
   gap neither breaks nor extends a run or trend. A missing row keeps its
   group's mean and limits but has ``special_cause=False`` and ``rule``, ``side``
   and ``point_type`` all ``None``.
-- **Rebasing** happens only at the periods you give (in the board pack, the
-  interruption dates); it never happens automatically. A rebase period starts a
-  new group that includes it. Rebase periods at or before the first period, or
-  after the last, are ignored with a warning.
+- **Rebasing** happens only at the periods you give; it never happens at a date
+  the data do not point to. A rebase period starts a new group that includes it.
+  Rebase periods at or before the first period, or after the last, are ignored
+  with a warning. ``freeze`` periods keep a group's limits at those of its
+  points before the freeze period (a baseline, extended: NHSRplotthedots'
+  ``fix_after_n_points``); the rules are applied to all the group's points.
 - **Short groups.** A group with fewer than 12 observed points gets *trial
   limits* (computed the same way) and a warning. A group with fewer than 2
   observed points has no moving range, so its limits are NaN and every point
@@ -71,7 +110,7 @@ from evallib.periods import FREQ_NAMES, format_period, normalise_label, parse_pe
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "xmr", "SPCResult", "LIMIT", "NEAR_LIMIT", "SCREEN_FACTOR", "MIN_POINTS", "RUN_LENGTH",
+    "xmr", "evidenced_rebase", "SPCResult", "EVIDENCE_WINDOW", "LIMIT", "NEAR_LIMIT", "SCREEN_FACTOR", "MIN_POINTS", "RUN_LENGTH",
     "IMPROVEMENTS", "RULES", "POINT_TYPES", "VARIATIONS", "ASSURANCES",
     "VARIATION_LABELS", "ASSURANCE_LABELS", "POINT_COLUMNS",
 ]
@@ -81,6 +120,7 @@ NEAR_LIMIT = 2 * LIMIT / 3   #: near (two-sigma) band at mean ± NEAR_LIMIT × M
 SCREEN_FACTOR = 3.267        #: screen_outliers drops moving ranges ≥ SCREEN_FACTOR × MR̄
 MIN_POINTS = 12              #: groups with fewer observed points get trial limits
 RUN_LENGTH = 7               #: points needed for a shift or a trend
+EVIDENCE_WINDOW = 12         #: an evidencing shift starts within this many periods of its date
 
 IMPROVEMENTS = ("increase", "decrease", "neutral")
 RULES = ("outside", "trend", "two_of_three", "shift")   # in priority order
@@ -135,7 +175,13 @@ class SPCResult:
         The inputs as applied (``rebase`` holds the labels actually used).
     groups : DataFrame
         One row per rebase group: ``group, start, end, n_points, mean, mr_bar,
-        lpl, upl, near_lower, near_upper, trial``.
+        lpl, upl, near_lower, near_upper, trial, baseline_end`` (``baseline_end``:
+        the last period the limits come from when the group is frozen, else None).
+    freeze : list of str
+        The freeze periods applied (limits held at the baseline before them).
+    decisions : list of dict
+        With ``rebase="evidenced"``: one per candidate date, ``{"date", "decision"
+        ("rebased", "held" or "none"), "reason", "side", "point_type"}``.
     """
 
     points: pd.DataFrame
@@ -149,6 +195,8 @@ class SPCResult:
     value_name: str = "value"
     screen_outliers: bool = False
     groups: pd.DataFrame | None = None
+    freeze: list[str] = field(default_factory=list)
+    decisions: list[dict] = field(default_factory=list)
 
     @property
     def variation_label(self) -> str:
@@ -185,6 +233,8 @@ class SPCResult:
             "target": self.target,
             "rebase": list(self.rebase),
             "screen_outliers": self.screen_outliers,
+            "freeze": list(self.freeze),
+            "decisions": [dict(d) for d in self.decisions],
             "groups": groups,
             "warnings": list(self.warnings),
         }
@@ -318,9 +368,102 @@ def _num(x: float) -> str:
     return f"{x:.4g}"
 
 
+def _decide(periods: list, y: np.ndarray, cands: list, improvement: str) -> list[dict]:
+    """The decisions of :func:`evidenced_rebase` on sorted periods and their values."""
+    direction = {"increase": 1, "decrease": -1, "neutral": 0}[improvement]
+    n = len(periods)
+    observed = ~np.isnan(y)
+    start, frozen = 0, None
+    out = []
+    first_p, last_p = periods[0], periods[-1]
+    for k, d in enumerate(cands):
+        label = format_period(d)
+        rec = {"date": label, "decision": "none", "reason": "", "side": None, "point_type": None}
+        out.append(rec)
+        if d <= first_p or d > last_p:
+            rec["reason"] = "outside the series"
+            continue
+        i_d = next(i for i in range(n) if periods[i] >= d)
+        base_end = frozen if frozen is not None else i_d
+        base = y[start:base_end][observed[start:base_end]]
+        if len(base) < 2:
+            rec["reason"] = f"too few points before {label} for limits to test it against"
+            continue
+        mean, mr_bar = _group_limits(base, False)
+        lpl, upl = mean - LIMIT * mr_bar, mean + LIMIT * mr_bar
+        idx = np.arange(start, n)[observed[start:]]
+        yy = y[idx]
+        rel = np.sign(yy - mean).astype(int)
+        horizon = d + EVIDENCE_WINDOW
+        if k + 1 < len(cands):
+            horizon = min(horizon, cands[k + 1])
+        first = int(np.searchsorted([periods[i] >= d for i in idx], True))
+        run = None
+        for s_, e_, v in _runs(rel[first:]):
+            p0 = periods[idx[first + s_]]
+            if v != 0 and e_ - s_ >= RUN_LENGTH and p0 < horizon:
+                run = (first + s_, first + e_, int(v))
+                break
+        if run is None:
+            rec["reason"] = (f"no run of {RUN_LENGTH} points on one side of the mean "
+                             f"({_num(mean)}) starts at or within {EVIDENCE_WINDOW} periods after {label}")
+            continue
+        # the same run reaching back before the date with a signal of its own (7 points, or a
+        # point beyond the limits in force) is an earlier change, not this date's
+        b = run[0]
+        while b > 0 and rel[b - 1] == run[2]:
+            b -= 1
+        before = yy[b:run[0]]
+        if run[0] - b >= RUN_LENGTH or np.any((before > upl) | (before < lpl)):
+            rec["reason"] = (f"the change began before {label} (from {format_period(periods[idx[b]])}), "
+                             f"so it is not this date's")
+            continue
+        s_, e_, v = run
+        rec["side"] = {1: "high", -1: "low"}[v]
+        rec["point_type"] = "neither" if direction == 0 else ("improvement" if v == direction else "concern")
+        trend = _trend(yy)
+        if np.any(trend[s_:e_] != 0):
+            rec["decision"] = "held"
+            rec["reason"] = (f"a sustained {'rise' if v > 0 else 'fall'} from "
+                             f"{format_period(periods[idx[s_]])} that is still a trend: limits held "
+                             f"at those before {label} so the change shows against them")
+            if frozen is None:
+                frozen = i_d
+            continue
+        rec["decision"] = "rebased"
+        rec["reason"] = (f"a sustained shift {'above' if v > 0 else 'below'} the mean ({_num(mean)}) from "
+                         f"{format_period(periods[idx[s_]])}: limits recalculated from {label}")
+        start, frozen = i_d, None
+    return out
+
+
+def evidenced_rebase(data: pd.DataFrame, dates, *, value: str = "value", period: str = "period",
+                     improvement: str = "increase") -> list[dict]:
+    """Decide, for each candidate date, whether the limits are recalculated there.
+
+    The rule (module docstring, "Rebasing only where a sustained change is
+    evidenced"): a shift of 7 points on one side of the mean in force, starting at or
+    within 12 periods after the date, rebases the limits there unless a trend
+    overlaps it, in which case the limits are held (frozen) at those before the date.
+    Returns one dict per date, in date order: ``date``, ``decision`` (``rebased``,
+    ``held`` or ``none``), ``reason``, ``side`` and ``point_type`` of the evidencing
+    run. :func:`xmr` with ``rebase="evidenced"`` applies them.
+    """
+    if improvement not in IMPROVEMENTS:
+        raise ParameterError(f"improvement {improvement!r} is not one of "
+                             f"{', '.join(repr(x) for x in IMPROVEMENTS)}")
+    for col in (period, value):
+        if col not in data.columns:
+            raise DataError(f"column {col!r} is missing; columns are {list(data.columns)}")
+    periods, freq = _parse_periods(data[period], period)
+    y = pd.to_numeric(data[value], errors="coerce").astype(float).to_numpy()
+    order = sorted(range(len(periods)), key=lambda i: periods[i])
+    return _decide([periods[i] for i in order], y[order], _parse_rebase(dates, freq), improvement)
+
+
 def xmr(data: pd.DataFrame, *, value: str = "value", period: str = "period",
         improvement: str = "increase", target=None, rebase=None,
-        screen_outliers: bool = False) -> SPCResult:
+        screen_outliers: bool = False, candidates=None, freeze=None) -> SPCResult:
     """Making Data Count XmR chart of one series.
 
     Parameters
@@ -334,9 +477,17 @@ def xmr(data: pd.DataFrame, *, value: str = "value", period: str = "period",
         Which direction is better.
     target : float, optional
         Target for the assurance icon (ignored for a neutral metric).
-    rebase : label or list of labels, optional
+    rebase : label, list of labels or ``"evidenced"``, optional
         Periods at which the process is known to have changed; each starts a new
-        group with its own mean and limits. Never inferred from the data.
+        group with its own mean and limits, as given. ``"evidenced"``: recalculate
+        limits only at those of ``candidates`` where the data show a sustained,
+        settled change (:func:`evidenced_rebase`; the decisions are in
+        ``SPCResult.decisions``).
+    candidates : label or list of labels, optional
+        The known dates tested with ``rebase="evidenced"`` (an error otherwise).
+    freeze : label or list of labels, optional
+        A group containing a freeze period takes its limits from its points before
+        it (a baseline), and the rules run on all its points.
     screen_outliers : bool
         Drop moving ranges ≥ 3.267 × MR̄ before recomputing MR̄ (NHSRplotthedots'
         default; MDC Excel does not screen, hence False here).
@@ -391,6 +542,17 @@ def xmr(data: pd.DataFrame, *, value: str = "value", period: str = "period",
 
     warnings: list[str] = []
     first_p, last_p = frame["_p"].iloc[0], frame["_p"].iloc[-1]
+    decisions: list[dict] = []
+    freeze_p = _parse_rebase(freeze, freq)
+    if isinstance(rebase, str) and rebase == "evidenced":
+        decisions = _decide(list(frame["_p"]), frame["value"].to_numpy(), _parse_rebase(candidates, freq),
+                            improvement)
+        rebase = [d["date"] for d in decisions if d["decision"] == "rebased"]
+        freeze_p = sorted(set(freeze_p) | {parse_period(d["date"], freq) for d in decisions
+                                           if d["decision"] == "held"})
+    elif candidates is not None:
+        raise ParameterError(f"candidates {candidates!r} are only read with rebase='evidenced'; "
+                             f"give rebase='evidenced' or drop candidates")
     used_rebase = []
     for r in _parse_rebase(rebase, freq):
         if r <= first_p or r > last_p:
@@ -401,6 +563,7 @@ def xmr(data: pd.DataFrame, *, value: str = "value", period: str = "period",
         else:
             used_rebase.append(r)
     frame["group"] = [sum(p >= r for r in used_rebase) for p in frame["_p"]]
+    used_freeze = []
 
     cols = {c: np.full(len(frame), np.nan) for c in ("mean", "lpl", "upl", "near_lower", "near_upper")}
     special = np.zeros(len(frame), dtype=bool)
@@ -415,25 +578,39 @@ def xmr(data: pd.DataFrame, *, value: str = "value", period: str = "period",
         yv = frame["value"].to_numpy()[idx]
         obs = idx[~np.isnan(yv)]
         y = frame["value"].to_numpy()[obs]
-        mean, mr_bar = _group_limits(y, screen_outliers)
+        base, baseline_end = y, None
+        gp = frame["_p"].to_numpy()[obs]
+        for f in freeze_p:
+            if len(gp) and gp[0] < f <= frame["_p"].iloc[idx[-1]]:
+                keep = np.array([q < f for q in gp])
+                if keep.sum() < 2:
+                    msg = (f"freeze {format_period(f)} ignored: fewer than 2 points before it in the "
+                           f"group starting {format_period(frame['_p'].iloc[idx[0]])}")
+                    warnings.append(msg)
+                    logger.warning(msg)
+                else:
+                    base, baseline_end = y[keep], format_period(gp[keep][-1])
+                    used_freeze.append(format_period(f))
+                break
+        mean, mr_bar = _group_limits(base, screen_outliers)
         lpl, upl = mean - LIMIT * mr_bar, mean + LIMIT * mr_bar
         nl, nu = mean - NEAR_LIMIT * mr_bar, mean + NEAR_LIMIT * mr_bar
         for c, v in (("mean", mean), ("lpl", lpl), ("upl", upl), ("near_lower", nl), ("near_upper", nu)):
             cols[c][idx] = v
         start = format_period(frame["_p"].iloc[idx[0]])
-        trial = len(y) < MIN_POINTS
+        trial = len(base) < MIN_POINTS
         group_rows.append({"group": int(g), "start": start,
                            "end": format_period(frame["_p"].iloc[idx[-1]]),
                            "n_points": int(len(y)), "mean": mean, "mr_bar": mr_bar,
                            "lpl": lpl, "upl": upl, "near_lower": nl, "near_upper": nu,
-                           "trial": bool(trial)})
+                           "trial": bool(trial), "baseline_end": baseline_end})
         if len(y) < 2:
             msg = (f"group starting {start} has {len(y)} observed point(s): no moving range, "
                    f"so no limits; all its points are common cause")
             warnings.append(msg)
             logger.warning(msg)
         elif trial:
-            msg = (f"group starting {start} has {len(y)} points (fewer than {MIN_POINTS}): "
+            msg = (f"group starting {start} has {len(base)} points (fewer than {MIN_POINTS}): "
                    f"its limits are trial limits and will move as points are added")
             warnings.append(msg)
             logger.info(msg)
@@ -503,5 +680,5 @@ def xmr(data: pd.DataFrame, *, value: str = "value", period: str = "period",
         points=points, variation=variation, assurance=assurance, warnings=warnings,
         improvement=improvement, target=target, rebase=[format_period(r) for r in used_rebase],
         freq=freq, value_name=value, screen_outliers=bool(screen_outliers),
-        groups=pd.DataFrame(group_rows),
+        groups=pd.DataFrame(group_rows), freeze=used_freeze, decisions=decisions,
     )

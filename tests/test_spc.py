@@ -10,6 +10,7 @@ Conventions used in every docstring below:
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 
 import matplotlib
 
@@ -580,3 +581,165 @@ def test_rebase_labels_of_nearby_dates_do_not_overlap():
     labels = [t for t in ax.texts if t.get_text().startswith("Rebased")]
     assert [t.get_text() for t in labels] == ["Rebased Mar 2020", "Rebased Sep 2020"]
     assert labels[1].get_position()[1] > labels[0].get_position()[1]
+
+
+# ---------------------------------------------------------------------------
+# Rebasing only where a sustained change is evidenced (rebase="evidenced")
+# ---------------------------------------------------------------------------
+
+FLAT_24 = [97.0, 103.0] * 12          # mean 100, MR̄ 6: limits 84.04 / 115.96
+
+
+def rising_backlog():
+    """24 flat months (97/103, 2020-01..2021-12), then 18 strict rises of 40 from 140
+    (2022-01..2023-06), then 6 months of 820/826: a backlog that climbs and levels off."""
+    rise = [140.0 + 40 * k for k in range(18)]
+    return series(FLAT_24 + rise + [820.0, 826.0] * 3)
+
+
+def test_a_rising_backlog_is_held_not_rebased_and_reads_as_concern():
+    """Candidate 2022-01: the baseline (24 flat points) has mean 100, MR̄ 6. Every point
+    from 2022-01 is above 100 (a shift of 24 starting at the date) and the first 18 of
+    them rise strictly (a trend overlapping it), so the limits are held at the baseline:
+    no rebase, one group whose limits come from 2020-01..2021-12 (84.04 / 115.96); all 24
+    later points are beyond the upper limit, so for a lower-is-better measure they are
+    concern, none improvement, and the latest point gives concern_high. 2021-11 (97) and
+    2021-12 (103) start the strict rise, so they are flagged as part of the trend."""
+    r = xmr(rising_backlog(), improvement="decrease", rebase="evidenced", candidates=["2022-01"])
+    assert r.rebase == [] and r.freeze == ["2022-01"]
+    assert [d["decision"] for d in r.decisions] == ["held"]
+    assert r.decisions[0]["side"] == "high" and r.decisions[0]["point_type"] == "concern"
+    g = r.groups.iloc[0]
+    assert g["baseline_end"] == "2021-12" and g["n_points"] == 48
+    assert (g["mean"], g["mr_bar"]) == pytest.approx((100.0, 6.0))
+    assert (g["lpl"], g["upl"]) == pytest.approx((100 - 2.66 * 6, 100 + 2.66 * 6))
+    after = r.points.iloc[24:]
+    assert list(after["point_type"]) == ["concern"] * 24
+    assert list(after["rule"]) == ["outside"] * 24
+    # 97, 103 (the last two flat points) start the strict rise: a trend of 20 points
+    assert types(r)[:22] == ["common_cause"] * 22
+    assert rules(r)[22:24] == ["trend", "trend"] and types(r)[22:24] == ["concern", "concern"]
+    assert r.variation == "concern_high"
+
+
+def test_rebasing_the_rising_backlog_as_given_hides_the_rise_as_improvement():
+    """The old automatic behaviour, kept for an explicit rebase: the group from 2022-01
+    has mean (sum of the rise 8,640 + 3 × 1,646 = 13,578) / 24 = 565.75, so the first
+    rising points (140 ... 420) sit below it and, for a lower-is-better measure, read as
+    improvement: the reason the board pages no longer rebase at every interruption."""
+    r = xmr(rising_backlog(), improvement="decrease", rebase=["2022-01"])
+    assert r.groups.iloc[1]["mean"] == pytest.approx(13578 / 24)
+    assert "improvement" in types(r)[24:]
+    assert r.decisions == [] and r.freeze == []
+
+
+def test_a_settled_step_is_rebased_at_its_date():
+    """24 points 97/103 then 24 points 77/83 from 2022-01: against the baseline mean 100
+    the 24 later points are a shift below it starting at the date, with no trend (they
+    alternate), so the limits are recalculated there: group means 100 and 80, MR̄ 6 in
+    each; a lower-is-better measure gets an improvement decision and common-cause
+    points throughout (each group is stable about its own mean)."""
+    df = series(FLAT_24 + [77.0, 83.0] * 12)
+    r = xmr(df, improvement="decrease", rebase="evidenced", candidates=["2022-01"])
+    assert r.rebase == ["2022-01"] and r.freeze == []
+    assert r.decisions[0]["decision"] == "rebased" and r.decisions[0]["point_type"] == "improvement"
+    assert list(r.groups["mean"]) == pytest.approx([100.0, 80.0])
+    assert list(r.groups["mr_bar"]) == pytest.approx([6.0, 6.0])
+    assert set(types(r)) == {"common_cause"}
+
+
+def test_no_sustained_change_at_a_date_keeps_the_limits():
+    """A flat series of 48 points (97/103) with a candidate at 2022-01: nothing shifts,
+    so the decision is "none", there is one group with mean 100 over all 48 points and no
+    freeze."""
+    r = xmr(series(FLAT_24 * 2), improvement="increase", rebase="evidenced", candidates=["2022-01"])
+    assert [d["decision"] for d in r.decisions] == ["none"]
+    assert "no run of 7 points" in r.decisions[0]["reason"]
+    assert r.rebase == [] and r.freeze == [] and len(r.groups) == 1
+    assert r.groups.iloc[0]["mean"] == pytest.approx(100.0)
+
+
+def test_a_change_is_credited_to_its_own_date_not_an_earlier_one():
+    """The step of test_a_settled_step_is_rebased_at_its_date with candidates 2021-07
+    and 2022-01: the shift starts at 2022-01, which is the next candidate, so 2021-07
+    gets "none" and the rebase is at 2022-01. A candidate 2020-06 (19 periods before the
+    step, beyond the 12-period window) gets "none" too."""
+    df = series(FLAT_24 + [77.0, 83.0] * 12)
+    r = xmr(df, improvement="decrease", rebase="evidenced", candidates=["2022-01", "2021-07"])
+    assert [(d["date"], d["decision"]) for d in r.decisions] == [("2021-07", "none"), ("2022-01", "rebased")]
+    assert r.rebase == ["2022-01"]
+    far = xmr(df, improvement="decrease", rebase="evidenced", candidates=["2020-06"])
+    assert [d["decision"] for d in far.decisions] == ["none"] and far.rebase == []
+
+
+def test_explicit_freeze_takes_limits_from_the_baseline():
+    """freeze=2022-01 on the flat-then-step series: limits from the first 24 points
+    (100, MR̄ 6), so the 24 points at 77/83 are all below the lower limit 84.04: outside
+    low; for a higher-is-better measure, concern."""
+    df = series(FLAT_24 + [77.0, 83.0] * 12)
+    r = xmr(df, improvement="increase", freeze=["2022-01"])
+    assert r.freeze == ["2022-01"] and r.groups.iloc[0]["baseline_end"] == "2021-12"
+    assert list(r.points["rule"].iloc[24:]) == ["outside"] * 24
+    assert r.variation == "concern_low"
+
+
+def test_candidates_without_evidenced_is_an_error():
+    with pytest.raises(ParameterError, match="candidates .* only read with rebase='evidenced'"):
+        xmr(series(ZIGZAG_12), candidates=["2020-06"])
+
+
+def test_evidenced_rebase_function_matches_xmr():
+    from evallib.spc import evidenced_rebase
+
+    d = evidenced_rebase(rising_backlog(), ["2022-01"], improvement="decrease")
+    r = xmr(rising_backlog(), improvement="decrease", rebase="evidenced", candidates=["2022-01"])
+    assert d == r.decisions
+    assert r.to_dict()["decisions"] == d and r.to_dict()["freeze"] == ["2022-01"]
+
+
+def test_held_limits_are_labelled_on_the_chart():
+    r = xmr(rising_backlog(), improvement="decrease", rebase="evidenced", candidates=["2022-01"])
+    fig, ax = spc_chart(r)
+    texts = [t.get_text() for t in ax.texts]
+    plt.close(fig)
+    assert "Limits held from Jan 2022" in texts
+    assert any("limits from Jan 2020 to Dec 2021, held (the change is still a trend)" in t for t in texts)
+
+
+REAL_RTT = (Path(__file__).resolve().parents[2] / "shared" / "data" / "nhs-real"
+            / "rtt_waits_over_18_52_weeks_by_trust_2019-01_2025-02.csv")
+
+
+def real_52w_tidy():
+    """The tidy table of the real panel: waits_over_52_weeks melted into rtt_52w_waiters."""
+    raw = pd.read_csv(REAL_RTT, dtype={"org_code": str})
+    raw["period"] = raw["period"].str[:7]
+    t = raw.melt(id_vars=["org_code", "org_name", "period"], value_vars=["waits_over_52_weeks"],
+                 var_name="metric", value_name="value")
+    t["metric"] = "rtt_52w_waiters"
+    return t
+
+
+def test_real_52_week_rise_does_not_read_as_improvement():
+    """The four Black Country trusts summed, 2019-01..2025-02 (5 a month in 2019, 10,121 in
+    March 2021, 22,221 in October 2023). With the interruption dates 2020-03 and 2020-09 as
+    candidates: 2020-03 is held (a rise from 2020-04 that is a trend), 2020-09 gets none
+    (the change began earlier); the limits stay those of 2019-01..2020-02 (mean 6.857,
+    MR̄ 6.077, upper limit 23.02), so every point from 2020-04 is concern and the latest
+    variation is concern_high. The old rebasing at both dates made 10 of the 12 months of
+    2021 read as improvement."""
+    if not REAL_RTT.exists():
+        pytest.skip(f"real RTT panel not found at {REAL_RTT} because ../shared is absent")
+    t = real_52w_tidy()
+    s = (t[t["org_code"].isin(["RNA", "RL4", "RXK", "RBK"])].groupby("period", as_index=False)["value"].sum())
+    r = xmr(s, improvement="decrease", rebase="evidenced", candidates=["2020-03", "2020-09"])
+    assert [d["decision"] for d in r.decisions] == ["held", "none"]
+    assert r.rebase == [] and r.freeze == ["2020-03"]
+    g = r.groups.iloc[0]
+    assert (g["mean"], g["mr_bar"], g["upl"]) == pytest.approx((48 / 7, 79 / 13, 48 / 7 + 2.66 * 79 / 13))
+    p = r.points
+    assert set(p.loc[p["period"] >= "2020-04", "point_type"]) == {"concern"}
+    assert "improvement" not in set(p.loc[p["period"].str.startswith("2021"), "point_type"])
+    assert r.variation == "concern_high"
+    old = xmr(s, improvement="decrease", rebase=["2020-03", "2020-09"])
+    assert list(old.points.loc[old.points["period"].str.startswith("2021"), "point_type"]).count("improvement") == 10

@@ -248,7 +248,9 @@ def spc_chart(result: SPCResult, *, title: str | None = None, unit: str = "", ax
       neither #490092, common cause #A6A6A6. Missing values leave a gap.
     - Each rebase group has its own mean (solid) and process limits (dashed; dotted
       and marked "trial" when the group has fewer than 12 points). Rebases are
-      vertical dotted lines labelled "Rebased <period>".
+      vertical dotted lines labelled "Rebased <period>"; a freeze (limits held at
+      a baseline because the change is still a trend) is labelled "Limits held
+      from <period>" and named in the subtitle.
     - The target, when set, is a dashed #DE1B1B line.
     - The latest mean, limits and target are labelled at the right-hand end.
     - The variation and assurance icons sit above the top-right corner of the axes
@@ -307,12 +309,14 @@ def spc_chart(result: SPCResult, *, title: str | None = None, unit: str = "", ax
     # onto a second line so that labels of nearby dates (COVID-19, formation) never overlap.
     span = max(n, 1)
     last_x, level = None, 0
-    for r in result.rebase:
-        i = pos(r)
+    marks = sorted([(pos(r), f"Rebased {_tick_label(r, result.freq)}") for r in result.rebase]
+                   + [(pos(f), f"Limits held from {_tick_label(f, result.freq)}")
+                      for f in getattr(result, "freeze", [])])
+    for i, text in marks:
         ax.axvline(i - 0.5, color=NHS_DARK_GREY, lw=1.2, ls=":", zorder=1)
         level = level + 1 if last_x is not None and (i - last_x) < 0.12 * span else 0
         last_x = i
-        ax.text(i - 0.5, 1.01 + 0.045 * level, f"Rebased {_tick_label(r, result.freq)}",
+        ax.text(i - 0.5, 1.01 + 0.045 * level, text,
                 transform=ax.get_xaxis_transform(), ha="center", va="bottom", fontsize=8.5,
                 color=NHS_DARK_GREY)
 
@@ -379,6 +383,11 @@ def spc_chart(result: SPCResult, *, title: str | None = None, unit: str = "", ax
         sub += f"  ·  target {_fmt(result.target, unit, dec)}"
     if len(result.rebase):
         sub += f"  ·  limits recalculated at {', '.join(_tick_label(r, result.freq) for r in result.rebase)}"
+    held = [g for g in groups.itertuples() if getattr(g, "baseline_end", None)]
+    if held:
+        sub += "  ·  " + "; ".join(f"limits from {_tick_label(g.start, result.freq)} to "
+                                   f"{_tick_label(g.baseline_end, result.freq)}, held (the change is still a trend)"
+                                   for g in held)
     ax.text(0.0, 1.0, sub, transform=offset_copy(ax.transAxes, fig=fig, y=20, units="points"),
             ha="left", va="bottom", fontsize=9.5, color=NHS_DARK_GREY)
     if title:

@@ -571,8 +571,14 @@ def show_trusts(a: Analysis):
     return f
 
 
-def show_spc(a: Analysis):
-    """Making Data Count XmR chart of the combined series, rebased at the interruption dates."""
+def show_spc(a: Analysis, rebase="evidenced"):
+    """Making Data Count XmR chart of the combined series.
+
+    ``rebase="evidenced"`` (the board default): the interruption dates are candidates,
+    and the limits are recalculated only at those where the chart evidences a sustained,
+    settled change (:func:`evallib.spc.evidenced_rebase`); a change that is still a trend
+    is shown against the limits before it. A list of periods rebases there as given.
+    """
     try:
         from evallib.plots.spc import spc_chart
         from evallib.spc import xmr
@@ -580,11 +586,16 @@ def show_spc(a: Analysis):
         md(f"(SPC chart not available in this installation: {exc}.)")
         return None
     from evallib.its.series import combine_units
+    from evallib.text import long_period
 
     p = a.params
     s = combine_units(a.table, p.metric, p.units, p.aggregate, p.start, p.end)
-    r = xmr(s.frame[["period", "value"]], improvement=a.improvement, target=a.target,
-            rebase=[i.date for i in p.interruptions])
+    dates = [i.date for i in p.interruptions]
+    if isinstance(rebase, str) and rebase == "evidenced":
+        r = xmr(s.frame[["period", "value"]], improvement=a.improvement, target=a.target,
+                rebase="evidenced", candidates=dates)
+    else:
+        r = xmr(s.frame[["period", "value"]], improvement=a.improvement, target=a.target, rebase=rebase)
     a.spc = r
     fig, _ = spc_chart(r, title=f"{a.label}: statistical process control", unit=a.info.unit,
                        synthetic=a.synthetic)
@@ -593,11 +604,26 @@ def show_spc(a: Analysis):
     unit = a.info.unit
     text = f"**{r.variation_label}.**"
     if g is not None:
-        text += (f" Since {g['start']}: mean {fmt(g['mean'], unit)}, process limits {fmt(g['lpl'], unit)} "
+        since = (f" Limits from {long_period(g['start'])} to {long_period(g['baseline_end'])}, held since then"
+                 if g.get("baseline_end") else f" Since {long_period(g['start'])}")
+        text += (f"{since}: mean {fmt(g['mean'], unit)}, process limits {fmt(g['lpl'], unit)} "
                  f"to {fmt(g['upl'], unit)}" + (" (trial limits: fewer than 12 points)" if g.get("trial") else "") + ".")
     if r.assurance is not None and r.target is not None:
         src = "from the params file" if p.target is not None else "the national standard"
         text += f" Target {fmt(r.target, unit)} ({src}): {str(r.assurance_label).removeprefix('Assurance: ')}."
+    words = {"rebased": "the limits were recalculated there after a sustained, settled change",
+             "held": "the change from then on is still a trend, so the limits before it are kept and the "
+                     "change is shown against them",
+             "none": "no sustained change starts there, so the limits carry on"}
+    if r.decisions:
+        from evallib.periods import format_period, parse_period
+
+        names = {format_period(parse_period(i.date)): i.name.replace("_", " ") for i in p.interruptions}
+        text += " " + " ".join(f"At {long_period(d['date'])} ({names.get(d['date'], 'a known date')}): "
+                               f"{words[d['decision']]}"
+                               + (f" ({d['point_type']})" if d["decision"] != "none" and d.get("point_type")
+                                  and d["point_type"] != "neither" else "") + "."
+                               for d in r.decisions)
     md(text)
     return r
 
