@@ -210,3 +210,27 @@ def test_simulated_size_and_coverage(kind):
         cov += lo <= 0 <= hi
     assert 0.02 <= rej / reps <= 0.10          # 200 replications: a 5% size reads 2-8% nine times in ten
     assert cov / reps >= 0.90
+
+
+def test_matched_comparators_keep_the_nearest_and_report_balance(demo):
+    table, _ = demo
+    res = evallib.analyse(demo_params("rtt_waiting_list", comparators="matched", horizons=[12]), table)
+    assert res.n_comparators == 12                          # max(10, 36 // 3)
+    bal = res.af.comparators.balance
+    assert list(bal["feature"]) == ["log pre-formation level (per unit)",
+                                    "pre-formation trend (share of level per period)",
+                                    "pre-formation variability (CV)"]
+    assert (bal["std diff (matched)"].abs().sum() < bal["std diff (all)"].abs().sum())
+    dropped = res.diagnostics()["comparators_dropped"]
+    assert sum(v.startswith("not among the nearest matches") for v in dropped.values()) == 24
+    doc = json.loads(res.to_json())
+    assert len(doc["aligned"]["balance"]) == 3
+
+
+def test_leave_one_comparator_out_brackets_the_estimate(demo_results):
+    res = demo_results["agency_spend_gbp_k"]
+    loo = res.leave_one_out()
+    assert len(loo) == 36 and loo["estimate"].notna().all()
+    e12 = float(res.effects(horizons=[12])["absolute"].iloc[0])
+    assert loo["estimate"].min() <= e12 <= loo["estimate"].max()
+    assert (loo["estimate"].max() - loo["estimate"].min()) < 0.5 * abs(e12)

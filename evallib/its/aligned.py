@@ -479,6 +479,7 @@ class AlignedResult(BaseResult):
         self.data_file = str(table.path) if table.path else None
         self.data_sha256 = table.sha256
         self._alternatives: dict | None = None
+        self._loo: dict[int, pd.DataFrame] = {}
         self._effect_records(self.horizons, self.alpha)
 
     # ------------------------------------------------------------------ basics
@@ -861,8 +862,11 @@ class AlignedResult(BaseResult):
 
     # ------------------------------------------------------------------ outputs
     def leave_one_out(self, horizon: int | None = None) -> pd.DataFrame:
-        """The headline effect with each comparator left out in turn (point estimates)."""
+        """The headline effect with each comparator left out in turn (point estimates; the comparator
+        set is otherwise unchanged, and each refit uses 20 placebos, which do not affect the estimate)."""
         h = self.headline_horizon if horizon is None else horizon
+        if h in self._loo:
+            return self._loo[h]
         i = self.af.formation + h
         rows = []
         for c in self.af.codes:
@@ -873,7 +877,8 @@ class AlignedResult(BaseResult):
                 rows.append({"left_out": c, "horizon": h, "estimate": float(f.abs_gap[i])})
             except EvalError as exc:
                 rows.append({"left_out": c, "horizon": h, "estimate": float("nan"), "note": str(exc)})
-        return pd.DataFrame(rows)
+        self._loo[h] = pd.DataFrame(rows)
+        return self._loo[h]
 
     def diagnostics(self) -> dict:
         af = self.af
@@ -929,6 +934,13 @@ class AlignedResult(BaseResult):
         }
         if self.af.comparators.balance is not None:
             doc["aligned"]["balance"] = self.af.comparators.balance.to_dict("records")
+        loo = self.leave_one_out()
+        if len(loo) and loo["estimate"].notna().any():
+            k = loo["estimate"].sub(self.effects(horizons=[self.headline_horizon])["absolute"].iloc[0]).abs().idxmax()
+            doc["aligned"]["leave_one_out"] = {
+                "horizon": self.headline_horizon, "min": float(loo["estimate"].min()),
+                "max": float(loo["estimate"].max()), "most_influential": str(loo.loc[k, "left_out"]),
+                "estimates": {str(r["left_out"]): r["estimate"] for r in loo.to_dict("records")}}
         return json_safe(doc)
 
     def _provenance(self) -> dict:
