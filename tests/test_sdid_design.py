@@ -437,3 +437,13 @@ def test_charts_draw_every_kind(demo_sdid, per_trust):
     plt.close(fig)
     with pytest.raises(ParameterError, match="plot kind 'pie' is not allowed"):
         res.plot(kind="pie")
+
+
+def test_fit_summary_names_the_design_and_the_three_estimators(prop99_files, capsys):
+    capsys.readouterr()
+    assert main(["fit", str(prop99_files / "params.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Cigarette sales per head, California: synthetic difference-in-differences (1 treated, "
+                          "38 comparators, 19 pre- and 12 post-periods)")
+    for k, v in (("sdid", "-15.6"), ("did", "-27.3"), ("sc", "-19.6")):
+        assert f"{k:>4} tau {v}" in out, k
