@@ -216,7 +216,7 @@ def test_demo_sdid_at_12_months_covers_every_planted_effect_and_flags_no_null(de
     """Measured (seed 0, 200 placebos): all 11 intervals at 12 months cover the system-level truth; none of the 3
     nulls excludes zero; 4 of the 8 planted effects are distinguished from zero (cancer FDS, 18 weeks, dermatology,
     agency spend). SDID compares levels additively, so on the count metrics, whose comparators differ in size, its
-    placebo intervals are 1.6 to 3.4 times as wide as the comparator-aligned design's (numbers in the issue note)."""
+    placebo intervals are 1.7 to 3.4 times as wide as the comparator-aligned design's (numbers in the issue note)."""
     _, truth = demo
     covered, flagged_nulls, found = [], [], []
     for m, res in demo_sdid.items():

@@ -26,7 +26,10 @@ at system level, in the metric's own unit, as ``aggregate`` combines the trusts:
   trust's row is its own rate multiplied by ``n_treated x`` its share of the system's
   denominator in that period, so the average treated row *is* the system's ratio
   ``scale x sum(numerator) / sum(denominator)``; tau is then the denominator-share-weighted
-  combination of the trusts' gaps, i.e. the effect on the system's rate.
+  combination of the trusts' gaps, i.e. the effect on the system's rate. The placebo draws
+  pseudo-treated comparators with equal weights (their own rates), and the jackknife leaves
+  out one of these share-weighted rows at a time: both are approximations when the trusts'
+  shares are far from equal.
 
 The ``sdid`` block of results.json reports tau itself (``estimate``, the paper's average effect
 over all post-formation periods, per treated unit for ``sum``; the system effect for
