@@ -24,6 +24,7 @@ from evallib.batch.cache import MANIFEST_SCHEMA, canonical_json, cached_entry, f
 from evallib.batch.jobs import Job, make_job
 from evallib.batch.publishing import (PDF_NAME, OutputLock, check_out, clean_stale, copy_tree, link_or_copy,
                                       make_build_dir, prepare_out, publish)
+from evallib.exceptions import EvalError
 from evallib.fsutil import atomic_write_text, source_date_epoch, utc_stamp
 
 logger = logging.getLogger(__name__)
@@ -209,7 +210,15 @@ def _build_into(build, out, pack, pack_path, pack_sha, jobs: list[Job], old, old
         # built pack; it reads manifest.json, so that is written first (and again with the duration)
         from evallib.report.pdf import build_pdf
         atomic_write_text(build / "manifest.json", json.dumps(manifest, indent=2) + "\n")
-        build_pdf(build, build / PDF_NAME)
+        try:
+            build_pdf(build, build / PDF_NAME)
+            manifest["pdf"] = {"status": "ok", "file": PDF_NAME}
+        except EvalError as exc:   # the HTML pack is still whole: say so, never sink the build
+            logger.warning("the PDF board pack was not written: %s", exc)
+            say(f"warning: the PDF board pack was not written: {exc}")
+            manifest["pdf"] = {"status": "failed", "error": str(exc)}
+    else:
+        manifest["pdf"] = {"status": "ok", "file": PDF_NAME}
     manifest["duration"] = _timing(round(time.perf_counter() - t_start, 3), reproducible)
     atomic_write_text(build / "manifest.json", json.dumps(manifest, indent=2) + "\n")
     return manifest, n_failed
