@@ -681,11 +681,12 @@ class AlignedResult(BaseResult):
     # ------------------------------------------------------------------ checks
     def alternatives(self, horizon: int | None = None) -> pd.DataFrame:
         """The headline effect under the alternative designs: stacked comparative ITS, synthetic
-        control and single-group ITS (each refitted; a design that cannot be fitted is listed with
+        control, synthetic difference-in-differences and single-group ITS (each refitted; a design that cannot be fitted is listed with
         its reason). Columns: design, horizon, estimate, lower, upper, note."""
         if self._alternatives is None:
             from evallib.its.analysis import analyse_single
             from evallib.its.controlled import analyse_controlled
+            from evallib.its.sdid import analyse_sdid
             from evallib.its.synthetic import analyse_synthetic
 
             h = horizon if horizon is not None else self.headline_horizon
@@ -695,6 +696,7 @@ class AlignedResult(BaseResult):
                                                            self.table)),
                     ("synthetic", lambda: analyse_synthetic(base.model_copy(update={"design": "synthetic"}),
                                                             self.table)),
+                    ("sdid", lambda: analyse_sdid(base.model_copy(update={"design": "sdid"}), self.table)),
                     ("single", lambda: analyse_single(self.params.model_copy(update={"design": "single"}),
                                                       self.table)))
             for name, run in runs:
@@ -801,10 +803,11 @@ class AlignedResult(BaseResult):
         """The credibility scorecard (results.json ``scorecard``): checks (name, value, threshold,
         passed, guards, says), the names of failed guarding checks, and the headline verdict.
 
-        With ``with_alternatives`` the stacked, synthetic and single-group designs are refitted
-        and their headline effects compared: a controlled alternative *agrees* when its estimate
-        lies inside the aligned interval or the aligned estimate inside its interval; the check
-        fails when neither controlled alternative agrees.
+        With ``with_alternatives`` the stacked, synthetic control, synthetic difference-in-differences
+        and single-group designs are refitted and their headline effects compared: a controlled
+        alternative *agrees* when its estimate lies inside the aligned interval, or the aligned
+        estimate inside its interval when that is at most three times as wide; the check fails when
+        no controlled alternative agrees.
         """
         checks = [dict(c) for c in self._scorecard["checks"]]
         if with_alternatives:
@@ -826,7 +829,7 @@ class AlignedResult(BaseResult):
                     w_alt, w = r["upper"] - r["lower"], hi - lo
                     ok = (lo <= r["estimate"] <= hi) or (r["lower"] <= e <= r["upper"] and w_alt <= 3 * w)
                     shown.append(f"{r['design']} {W.approx(r['estimate'])} ({'agrees' if ok else 'differs'})")
-                    if r["design"] in ("stacked", "synthetic"):
+                    if r["design"] in ("stacked", "synthetic", "sdid"):
                         agree.append(ok)
             passed = bool(any(agree)) if agree else None
             checks.append({"name": "agreement", "value": sum(agree) if agree else None,

@@ -166,6 +166,8 @@ def specifications(params, primary, target: str) -> list[tuple[str, str, object,
         # the straight-segment comparative ITS (Linden 2015) beside the comparator-aligned default
         out.append(("design", "design controlled (stacked segments)",
                     params.model_copy(update={"controlled_method": "stacked"}), ""))
+        out.append(("design", "design sdid (synthetic difference-in-differences)",
+                    params.model_copy(update={"design": "sdid"}), ""))
     return out
 
 
