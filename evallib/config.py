@@ -229,7 +229,7 @@ class Params(_Strict):
     interruptions: list[Interruption] = Field(min_length=1)
     exclude: list[str] = Field(default_factory=list)
     seasonality: str = "fourier2"
-    model: ModelName | None = None  # None: chosen from the data (see evallib.its.analysis)
+    model: ModelName | None = None  # None: chosen from the data (see evallib.its.single.choose_model)
     hac_lags: Union[Literal["auto", "prewhite"], Annotated[Int, Field(ge=0)]] = "auto"
     alpha: Float = Field(default=0.05, gt=0, lt=0.5)
     horizons: list[Annotated[Int, Field(ge=0)]] = Field(default_factory=lambda: [12, 24])

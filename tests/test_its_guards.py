@@ -120,9 +120,3 @@ def test_explosive_counterfactual_gives_a_warning():
     assert " patients higher than the pre-COVID-19 trend predicts (95% CI " in s[0]
 
 
-def test_missing_design_module_is_a_model_error(monkeypatch):
-    monkeypatch.setitem(sys.modules, "evallib.its.synthetic", None)
-    with pytest.raises(ModelError) as e:
-        evallib.analyse(p(design="synthetic", comparators=["ZZ1"]), data=table())
-    assert str(e.value) == ("design synthetic is not available in this installation (evallib.its.synthetic is "
-                            "missing); use design: single")

@@ -110,10 +110,7 @@ def test_synthetic_control_warns_that_52_week_waits_were_near_zero_before_covid(
 
 @pytest.mark.parametrize("metric", ["waits_over_52_weeks", "waits_over_18_weeks"])
 def test_controlled_design_runs_end_to_end_on_real_rtt_waits(table, metric):
-    from evallib.its import controlled
 
-    if not hasattr(controlled, "analyse_controlled"):
-        pytest.skip("evallib.its.controlled.analyse_controlled is not available in this checkout")
     res = evallib.analyse(params(metric, "controlled"), data=table)
     _print_effects(f"controlled (comparative ITS), {metric}", res)
     coefs = res.coefficients

@@ -102,10 +102,7 @@ def test_short_pre_period_gives_no_placebo_dates_and_says_why():
 
 
 def test_controlled_primary_is_compared_with_single_group_and_synthetic():
-    from evallib.its import controlled
 
-    if not hasattr(controlled, "analyse_controlled"):
-        pytest.skip("evallib.its.controlled.analyse_controlled is not available yet")
     res = SE.sensitivity(params(comparators="all_other", design="controlled", controlled_method="stacked"), panel(),
                          placebo=False)
     designs = res.table.loc[res.table["group"] == "design", "specification"].tolist()

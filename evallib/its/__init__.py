@@ -11,7 +11,7 @@ Low-level pieces other modules reuse (stable interfaces):
   ``newey_west_auto``, ``prais_winsten``, ``auto_hac_lags``, ``wald_test``,
   ``bartlett_meat``;
 - ``evallib.its.series``: ``combine_units``, ``unit_panel``, ``near_zero_pre_period``;
-- ``evallib.its.analysis``: ``choose_model``, ``interruption_specs``, ``outcome_arrays``;
+- ``evallib.its.single``: ``choose_model``, ``interruption_specs``, ``outcome_arrays``, ``analyse_single``; ``evallib.its.analysis``: ``analyse`` (dispatch);
 - ``evallib.its.results``: ``ITSResult`` (override ``counterfactual_phrase`` to name a
   design's counterfactual in the sentences), ``PredictionRows``, ``term_dict``,
   ``json_safe``;

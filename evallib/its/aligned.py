@@ -55,7 +55,6 @@ import math
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
-from importlib import resources
 from math import comb
 from typing import Sequence
 
@@ -67,7 +66,13 @@ from evallib.its import design as D
 from evallib.its import estimators as est
 from evallib import text as W
 from evallib.its.base import BaseResult, created_timestamp, interval_label
+from evallib.its.comparators import (Comparators, _reasons, eligible_comparators, match_comparators,  # noqa: F401
+                                     unit_type, unit_types)
+from evallib.its.controlled import analyse_controlled
+from evallib.its.sdid import analyse_sdid
 from evallib.its.series import Series, combine_units, near_zero_pre_period, unit_panel
+from evallib.its.single import analyse_single, choose_model, interruption_specs
+from evallib.its.synthetic import analyse_synthetic
 from evallib.metrics import metric_info
 from evallib.periods import PERIODS_PER_YEAR, format_period, season_of
 from evallib.stats import aligned as A
@@ -84,132 +89,6 @@ PRE_TREND_MIN_P = 0.01     # joint pre-formation test: a guard fires on strong e
                            # guards run on every analysis; at 0.05 each, a fifth of null analyses lose a verdict)
 ACF_MAX = 0.8              # lag-1 autocorrelation of the aligned pre-formation gaps
 NEAR_ZERO_MIN_COUNT = 200  # log scale: events before formation needed for a stable share
-
-
-# =========================================================================== comparators
-def unit_types() -> list[tuple[re.Pattern, str]]:
-    """The editable unit-type table ``evallib/data/unit_types.csv``: (pattern, type) in order."""
-    text = resources.files("evallib.data").joinpath("unit_types.csv").read_text(encoding="utf-8")
-    out = []
-    for line in text.splitlines():
-        if not line.strip() or line.startswith("#") or line.startswith("pattern,"):
-            continue
-        pat, kind = line.rsplit(",", 1)
-        out.append((re.compile(pat.strip()), kind.strip()))
-    return out
-
-
-def unit_type(code: str, table: list | None = None) -> str:
-    """The type of a unit code: the first matching pattern of :func:`unit_types`, else ``other``."""
-    for pat, kind in (table if table is not None else unit_types()):
-        if pat.fullmatch(code):
-            return kind
-    return "other"
-
-
-@dataclass
-class Comparators:
-    kept: list[str]
-    dropped: dict[str, str]            # code -> reason
-    rule: str
-    balance: pd.DataFrame | None = None
-
-
-def eligible_comparators(params, table, labels: Sequence[str], pre: np.ndarray, *, need_ratio: bool,
-                         need_den: bool, treated: Series) -> Comparators:
-    """Apply the eligibility rule (module docstring) and return kept and dropped comparators.
-
-    The rule depends only on the params and the data, never on the estimator, so every
-    estimator sees the same comparators. ``pre``: boolean mask over ``labels`` of the
-    pre-formation periods (for the volume rule).
-    """
-    rows = table.for_metric(params.metric)
-    have = sorted(set(rows["org_code"]) - set(params.units))
-    comps = params.comparators
-    named = isinstance(comps, list)
-    if named:
-        missing = [c for c in comps if c not in set(rows["org_code"])]
-        if missing:
-            raise DataError(f"{table.source}: comparators {missing} have no rows for metric {params.metric}")
-        pool = list(dict.fromkeys(comps))
-    else:
-        pool = have
-    if not pool:
-        raise DataError(f"{table.source}: comparators {comps}: no unit other than {sorted(params.units)} has rows "
-                        f"for metric {params.metric}")
-    dropped: dict[str, str] = {}
-    types = unit_types()
-    want = {unit_type(u, types) for u in params.units}
-    typed = not named and params.comparator_types == "auto" and any(unit_type(c, types) in want for c in pool)
-    if typed:
-        for c in pool:
-            t = unit_type(c, types)
-            if t not in want:
-                dropped[c] = f"unit type {t}, not {' or '.join(sorted(want))} like the treated units"
-    cand = [c for c in pool if c not in dropped]
-    panel = unit_panel(table, params.metric, cand, labels[0], labels[-1]) if cand else None
-    if panel is not None:
-        def mat(col):
-            return panel.pivot(index="period", columns="org_code", values=col).reindex(
-                index=list(labels), columns=cand).to_numpy(dtype=float)
-        val, num, den = mat("value"), mat("numerator"), mat("denominator")
-        ok = np.all(np.isfinite(val), axis=0)
-        if need_ratio:
-            ok &= np.all(np.isfinite(num) & np.isfinite(den) & (den > 0), axis=0)
-        if need_den:
-            ok &= np.all(np.isfinite(den) & (den > 0), axis=0)
-        for c, k in zip(cand, ok):
-            if not k:
-                dropped[c] = f"incomplete series over {labels[0]} to {labels[-1]}"
-        # volume: pre-formation mean against the treated units' average
-        if not named and params.aligned.min_volume > 0:
-            tv = treated.frame["denominator" if need_ratio else "value"].to_numpy(dtype=float)
-            vol_c = (den if need_ratio else val)
-            t_mean = np.nanmean(tv[pre]) / (1 if params.aggregate == "mean" and not need_ratio
-                                            else len(params.units))
-            for j, c in enumerate(cand):
-                if c in dropped or not np.isfinite(t_mean) or t_mean <= 0:
-                    continue
-                m = float(np.nanmean(vol_c[pre, j]))
-                if m < params.aligned.min_volume * t_mean:
-                    dropped[c] = (f"volume {W.approx(m)} before formation is under "
-                                  f"{params.aligned.min_volume:g} of the treated units' average {W.approx(t_mean)}")
-    kept = [c for c in pool if c not in dropped]
-    rule = ("named in the params" if named else
-            f"{'all other units' if comps == 'all_other' else 'matched units'} of type "
-            f"{' or '.join(sorted(want)) if typed else 'any'} with a complete series "
-            f"and a pre-formation volume of at least {params.aligned.min_volume:g} of the treated units' average")
-    return Comparators(kept=kept, dropped=dropped, rule=rule)
-
-
-def match_comparators(comp: Comparators, y_sys: np.ndarray, Yc: np.ndarray, pre: np.ndarray, n_units: int,
-                      k: int, codes: Sequence[str]) -> tuple[list[int], pd.DataFrame]:
-    """Indices of the ``k`` comparators nearest the treated units on pre-formation level, trend
-    and volume (standardised Euclidean distance, as Linden's ``itsamatch`` matches on
-    pre-period level and trend), and the balance table (treated, matched, all eligible)."""
-    t = np.arange(len(y_sys), dtype=float)[pre]
-
-    def feats(Y):
-        Yp = Y[pre]
-        m = Yp.mean(0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            Z = Yp / m
-        slope = np.polyfit(t - t.mean(), np.nan_to_num(Z), 1)[0]
-        return np.column_stack([np.log(np.maximum(m, 1e-9)), slope, Yp.std(0) / np.maximum(m, 1e-9)])
-
-    unit_avg = (y_sys / n_units)[:, None]
-    f0 = feats(unit_avg)[0]
-    F = feats(Yc)
-    sd = F.std(0)
-    sd[sd == 0] = 1.0
-    dist = np.sqrt((((F - f0) / sd) ** 2).sum(1))
-    order = np.argsort(dist, kind="stable")[:k]
-    names = ["log pre-formation level (per unit)", "pre-formation trend (share of level per period)",
-             "pre-formation variability (CV)"]
-    bal = pd.DataFrame({"feature": names, "treated": f0, "matched": F[order].mean(0), "all eligible": F.mean(0),
-                        "std diff (matched)": (F[order].mean(0) - f0) / sd,
-                        "std diff (all)": (F.mean(0) - f0) / sd})
-    return sorted(order.tolist()), bal
 
 
 # =========================================================================== the fit
@@ -266,8 +145,6 @@ def _choose_scale(params, model: str, treated: Series, pre: np.ndarray, post: np
 def fit_aligned(params, table, *, model: str | None = None, treated: Series | None = None,
                 comparators_override: Sequence[str] | None = None) -> AlignedFit:
     """Prepare the data and run the batched estimator for the treated and placebo systems."""
-    from evallib.its.analysis import choose_model, interruption_specs
-
     if treated is None:
         treated = combine_units(table, params.metric, params.units, params.aggregate, params.start, params.end)
     specs = interruption_specs(params, treated)
@@ -447,13 +324,6 @@ def fit_aligned(params, table, *, model: str | None = None, treated: Series | No
                       observed=observed, cf=cf, abs_gap=abs_gap, abs_null=abs_null, fit=fit, in_fit=in_fit,
                       formation=iP, inference=inf, members=members, codes=codes, comparators=comparators,
                       own_terms=own_terms, factor=factor, n_units=n_units, warnings=warns)
-
-
-def _reasons(dropped: dict[str, str], n: int = 3) -> str:
-    from collections import Counter
-
-    c = Counter(r.split(" over ")[0].split(" before ")[0] for r in dropped.values())
-    return "; ".join(f"{k}: {v}" for k, v in c.most_common(n)) or "none"
 
 
 # =========================================================================== the result
@@ -684,10 +554,6 @@ class AlignedResult(BaseResult):
         control, synthetic difference-in-differences and single-group ITS (each refitted; a design that cannot be fitted is listed with
         its reason). Columns: design, horizon, estimate, lower, upper, note."""
         if self._alternatives is None:
-            from evallib.its.analysis import analyse_single
-            from evallib.its.controlled import analyse_controlled
-            from evallib.its.sdid import analyse_sdid
-            from evallib.its.synthetic import analyse_synthetic
 
             h = horizon if horizon is not None else self.headline_horizon
             out = {}
@@ -981,8 +847,6 @@ class AlignedResult(BaseResult):
 
 def analyse_aligned(params, table, *, model: str | None = None) -> AlignedResult:
     """The comparator-aligned design (see the module docstring)."""
-    from evallib.its.analysis import choose_model, interruption_specs
-
     treated = combine_units(table, params.metric, params.units, params.aggregate, params.start, params.end)
     specs = interruption_specs(params, treated)
     if params.hac_lags not in ("auto",):

@@ -120,6 +120,7 @@ from evallib import text as W
 from evallib.its import estimators as est
 from evallib.its.design import Design, InterruptionSpec, build_design, column_weights, segments
 from evallib.its.results import ITSResult, PredictionRows
+from evallib.its.single import choose_model, interruption_specs, outcome_arrays
 from evallib.periods import format_period
 
 logger = logging.getLogger(__name__)
@@ -584,7 +585,6 @@ def fit_controlled(params, table, *, method: str | None = None, scale: str | Non
     if treated is None:
         treated = combine_units(table, params.metric, params.units, params.aggregate, params.start, params.end)
     if model is None:
-        from evallib.its.analysis import choose_model
 
         model = choose_model(params, treated)[0]
     allowed = STACKED_MODELS if method == "stacked" else DIFFERENCE_MODELS
@@ -868,17 +868,9 @@ def analyse_controlled(params, table, *, method: str | None = None, scale: str |
     """
     from evallib.config import as_params
     from evallib.data.table import as_table
-    from evallib.its.analysis import choose_model, interruption_specs, outcome_arrays
 
     params = as_params(params)
     table = as_table(table)
-    if (method or params.controlled_method) == "aligned":
-        from evallib.its.aligned import analyse_aligned
-
-        if scale is not None or shared is not None or cov is not None:
-            raise ParameterError("the aligned design takes no scale/shared/cov overrides (it has period effects "
-                                 "and placebo inference); use method='stacked' for them")
-        return analyse_aligned(params, table, model=model)
     from evallib.its.series import combine_units
 
     treated = combine_units(table, params.metric, params.units, params.aggregate, params.start, params.end)

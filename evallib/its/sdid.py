@@ -69,7 +69,9 @@ from evallib.exceptions import ModelError, ParameterError
 from evallib.its import design as D
 from evallib import text as W
 from evallib.its.base import BaseResult
+from evallib.its.comparators import eligible_comparators
 from evallib.its.series import Series, combine_units, unit_panel
+from evallib.its.single import interruption_specs
 from evallib.periods import format_period
 from evallib.stats import sdid as S
 from evallib.text import created_timestamp, interval_label
@@ -145,8 +147,6 @@ def prepare_panel(params, table, who: str = "design sdid") -> SDIDPanel:
     used period, or no eligible comparator; ``ParameterError`` (from the loaders) for unknown
     units or windows.
     """
-    from evallib.its.aligned import eligible_comparators
-    from evallib.its.analysis import interruption_specs
 
     src = table.source
     treated: Series = combine_units(table, params.metric, params.units, params.aggregate, params.start, params.end)

@@ -86,6 +86,7 @@ import pandas as pd
 
 from evallib.exceptions import DataError, ModelError, ParameterError
 from evallib.its.base import BaseResult
+from evallib.its.sdid import analyse_per_trust
 from evallib.periods import format_period, parse_period
 
 logger = logging.getLogger(__name__)
@@ -944,7 +945,6 @@ def analyse_synthetic(params, table=None, *, scale: str | None = None, fit_befor
 
     params = as_params(params)
     if params.synthetic.per_trust and units is None:   # one synthetic control per trust (evallib/its/sdid.py)
-        from evallib.its.sdid import analyse_per_trust
         return analyse_per_trust(params, table)
     opts = params.synthetic
     scale = opts.scale if scale is None else scale

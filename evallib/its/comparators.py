@@ -1,0 +1,162 @@
+"""Comparator eligibility and matching, shared by the controlled designs (aligned, sdid).
+
+``all_other`` takes only comparable units, by a rule fixed before any model is chosen:
+
+- the same **unit type** as the treated units (the first matching pattern of the editable table
+  ``evallib/data/unit_types.csv``: NHS trusts ``R..``/``T..``, independent-sector providers
+  ``N..``...); applied only when some comparator has the treated units' type, so codes that are
+  not ODS codes get no type rule; ``comparator_types: any`` turns it off;
+- a **complete series** over the analysis window (values, and numerators/denominators where
+  the scale needs them);
+- non-trivial **volume**: a pre-formation mean of at least ``aligned.min_volume`` (10%) of the
+  treated units' average.
+
+``matched`` then keeps the eligible comparators nearest the treated units on pre-formation
+level, trend and variability (:func:`match_comparators`), with a balance table.
+"""
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from importlib import resources
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from evallib import text as W
+from evallib.exceptions import DataError
+from evallib.its.series import Series, unit_panel
+
+
+def unit_types() -> list[tuple[re.Pattern, str]]:
+    """The editable unit-type table ``evallib/data/unit_types.csv``: (pattern, type) in order."""
+    text = resources.files("evallib.data").joinpath("unit_types.csv").read_text(encoding="utf-8")
+    out = []
+    for line in text.splitlines():
+        if not line.strip() or line.startswith("#") or line.startswith("pattern,"):
+            continue
+        pat, kind = line.rsplit(",", 1)
+        out.append((re.compile(pat.strip()), kind.strip()))
+    return out
+
+
+def unit_type(code: str, table: list | None = None) -> str:
+    """The type of a unit code: the first matching pattern of :func:`unit_types`, else ``other``."""
+    for pat, kind in (table if table is not None else unit_types()):
+        if pat.fullmatch(code):
+            return kind
+    return "other"
+
+
+@dataclass
+class Comparators:
+    kept: list[str]
+    dropped: dict[str, str]            # code -> reason
+    rule: str
+    balance: pd.DataFrame | None = None
+
+
+def eligible_comparators(params, table, labels: Sequence[str], pre: np.ndarray, *, need_ratio: bool,
+                         need_den: bool, treated: Series) -> Comparators:
+    """Apply the eligibility rule (module docstring) and return kept and dropped comparators.
+
+    The rule depends only on the params and the data, never on the estimator, so every
+    estimator sees the same comparators. ``pre``: boolean mask over ``labels`` of the
+    pre-formation periods (for the volume rule).
+    """
+    rows = table.for_metric(params.metric)
+    have = sorted(set(rows["org_code"]) - set(params.units))
+    comps = params.comparators
+    named = isinstance(comps, list)
+    if named:
+        missing = [c for c in comps if c not in set(rows["org_code"])]
+        if missing:
+            raise DataError(f"{table.source}: comparators {missing} have no rows for metric {params.metric}")
+        pool = list(dict.fromkeys(comps))
+    else:
+        pool = have
+    if not pool:
+        raise DataError(f"{table.source}: comparators {comps}: no unit other than {sorted(params.units)} has rows "
+                        f"for metric {params.metric}")
+    dropped: dict[str, str] = {}
+    types = unit_types()
+    want = {unit_type(u, types) for u in params.units}
+    typed = not named and params.comparator_types == "auto" and any(unit_type(c, types) in want for c in pool)
+    if typed:
+        for c in pool:
+            t = unit_type(c, types)
+            if t not in want:
+                dropped[c] = f"unit type {t}, not {' or '.join(sorted(want))} like the treated units"
+    cand = [c for c in pool if c not in dropped]
+    panel = unit_panel(table, params.metric, cand, labels[0], labels[-1]) if cand else None
+    if panel is not None:
+        def mat(col):
+            return panel.pivot(index="period", columns="org_code", values=col).reindex(
+                index=list(labels), columns=cand).to_numpy(dtype=float)
+        val, num, den = mat("value"), mat("numerator"), mat("denominator")
+        ok = np.all(np.isfinite(val), axis=0)
+        if need_ratio:
+            ok &= np.all(np.isfinite(num) & np.isfinite(den) & (den > 0), axis=0)
+        if need_den:
+            ok &= np.all(np.isfinite(den) & (den > 0), axis=0)
+        for c, k in zip(cand, ok):
+            if not k:
+                dropped[c] = f"incomplete series over {labels[0]} to {labels[-1]}"
+        # volume: pre-formation mean against the treated units' average
+        if not named and params.aligned.min_volume > 0:
+            tv = treated.frame["denominator" if need_ratio else "value"].to_numpy(dtype=float)
+            vol_c = (den if need_ratio else val)
+            t_mean = np.nanmean(tv[pre]) / (1 if params.aggregate == "mean" and not need_ratio
+                                            else len(params.units))
+            for j, c in enumerate(cand):
+                if c in dropped or not np.isfinite(t_mean) or t_mean <= 0:
+                    continue
+                m = float(np.nanmean(vol_c[pre, j]))
+                if m < params.aligned.min_volume * t_mean:
+                    dropped[c] = (f"volume {W.approx(m)} before formation is under "
+                                  f"{params.aligned.min_volume:g} of the treated units' average {W.approx(t_mean)}")
+    kept = [c for c in pool if c not in dropped]
+    rule = ("named in the params" if named else
+            f"{'all other units' if comps == 'all_other' else 'matched units'} of type "
+            f"{' or '.join(sorted(want)) if typed else 'any'} with a complete series "
+            f"and a pre-formation volume of at least {params.aligned.min_volume:g} of the treated units' average")
+    return Comparators(kept=kept, dropped=dropped, rule=rule)
+
+
+def match_comparators(comp: Comparators, y_sys: np.ndarray, Yc: np.ndarray, pre: np.ndarray, n_units: int,
+                      k: int, codes: Sequence[str]) -> tuple[list[int], pd.DataFrame]:
+    """Indices of the ``k`` comparators nearest the treated units on pre-formation level, trend
+    and volume (standardised Euclidean distance, as Linden's ``itsamatch`` matches on
+    pre-period level and trend), and the balance table (treated, matched, all eligible)."""
+    t = np.arange(len(y_sys), dtype=float)[pre]
+
+    def feats(Y):
+        Yp = Y[pre]
+        m = Yp.mean(0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            Z = Yp / m
+        slope = np.polyfit(t - t.mean(), np.nan_to_num(Z), 1)[0]
+        return np.column_stack([np.log(np.maximum(m, 1e-9)), slope, Yp.std(0) / np.maximum(m, 1e-9)])
+
+    unit_avg = (y_sys / n_units)[:, None]
+    f0 = feats(unit_avg)[0]
+    F = feats(Yc)
+    sd = F.std(0)
+    sd[sd == 0] = 1.0
+    dist = np.sqrt((((F - f0) / sd) ** 2).sum(1))
+    order = np.argsort(dist, kind="stable")[:k]
+    names = ["log pre-formation level (per unit)", "pre-formation trend (share of level per period)",
+             "pre-formation variability (CV)"]
+    bal = pd.DataFrame({"feature": names, "treated": f0, "matched": F[order].mean(0), "all eligible": F.mean(0),
+                        "std diff (matched)": (F[order].mean(0) - f0) / sd,
+                        "std diff (all)": (F.mean(0) - f0) / sd})
+    return sorted(order.tolist()), bal
+
+
+def _reasons(dropped: dict[str, str], n: int = 3) -> str:
+    c = Counter(r.split(" over ")[0].split(" before ")[0] for r in dropped.values())
+    return "; ".join(f"{k}: {v}" for k, v in c.most_common(n)) or "none"
+
+
