@@ -143,7 +143,7 @@ def test_plan_on_the_demo_answers_the_months_question_for_each_scenario(demo_csv
                           "comparators": "all_other",
                           "interruptions": [{"name": "covid", "date": "2020-03"},
                                             {"name": "collaborative", "date": "2020-09"}]})
-    plan = P.plan(p, max_extra=12, curve_step=12, n_sim=300, scenarios=P.DEFAULT_SCENARIOS[:3])
+    plan = P.plan(p, max_extra=12, curve_step=12, n_sim=300, scenarios=P.DEFAULT_SCENARIOS[1:4])
     t = plan.table
     print("\n" + t[["scenario", "sigma", "rho", "mde_relative_now", "size", "post_periods_needed",
                     "extra_periods"]].to_string())
@@ -177,6 +177,39 @@ interruptions:
                              parameters={"params_path": str(params), "n_sim": 300, "max_extra": 12},
                              cwd=str(tmp_path), kernel_name="python3", progress_bar=False)
     text = "\n".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
-    assert "Under the primary scenario (controlled: difference series, log scale" in text
+    assert "Under the primary scenario (controlled: comparator-aligned, placebo systems" in text
     assert "10% change in 52-week waiters" in text
     assert sum("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", [])) == 1
+
+
+@pytest.mark.slow
+def test_primary_scenario_reads_power_from_the_aligned_designs_placebo_systems(demo_csv):
+    """The default plan's primary row is the comparator-aligned design: its minimum detectable change
+    comes from the same placebo systems as its intervals, so it equals the half-width of the placebo
+    interval of the mean post-formation gap times (z + z_power) / z, relative to the expected mean."""
+    from scipy import stats
+
+    from evallib.its.aligned import analyse_aligned
+    from evallib.stats.aligned import placebo_interval
+
+    p = params_from_dict({"data": str(demo_csv), "metric": "rtt_52w_waiters", "units": ["RNA", "RL4", "RXK", "RBK"],
+                          "comparators": "all_other",
+                          "interruptions": [{"name": "covid", "date": "2020-03"},
+                                            {"name": "collaborative", "date": "2020-09"}]})
+    plan = P.plan(p, max_extra=12, curve_step=12, n_sim=200, scenarios=P.DEFAULT_SCENARIOS[:1])
+    r = plan.table.iloc[0]
+    assert r["primary"] and r["series"] == "aligned" and r["n_post_now"] == 55
+    af = analyse_aligned(p, demo_csv_table(demo_csv)).af
+    null = af.abs_null[af.formation:].mean(axis=0)
+    lo, hi = placebo_interval(0.0, null, 0.05, af.factor)
+    z = stats.norm.ppf(0.975)
+    expect = (hi - lo) / 2 / z * (z + stats.norm.ppf(0.8)) / af.cf[af.formation:].mean()
+    assert r["mde_relative_now"] == pytest.approx(expect, rel=1e-9)
+    assert 0.05 < r["mde_relative_now"] < 0.5
+    assert "within the data to 2025-03" in plan.answer or "after" in plan.answer
+
+
+def demo_csv_table(path):
+    from evallib.data.table import load_table
+
+    return load_table(path)

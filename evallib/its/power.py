@@ -535,8 +535,10 @@ def from_data(params, table=None, *, interruption: str | None = None, residuals:
 
 # ============================================================================ planning
 DEFAULT_SCENARIOS: tuple[dict, ...] = (
+    {"scenario": "controlled: comparator-aligned, placebo systems (the primary design)",
+     "series": "aligned", "log": False, "residuals": "post", "covid_terms": False, "primary": True},
     {"scenario": "controlled: difference series, log scale, today's noise, COVID-19 terms",
-     "series": "difference", "log": True, "residuals": "post", "covid_terms": True, "primary": True},
+     "series": "difference", "log": True, "residuals": "post", "covid_terms": True},
     {"scenario": "controlled: difference series, log scale, today's noise, COVID-19 differenced out",
      "series": "difference", "log": True, "residuals": "post", "covid_terms": False},
     {"scenario": "single group: log scale, pre-period noise, COVID-19 terms",
@@ -577,6 +579,10 @@ class PowerPlan:
         if r["error"] and not np.isfinite(r["mde_now"]):
             return f"The primary scenario could not be computed: {r['error']}"
         needed = r["post_periods_needed"]
+        if (needed is None or (isinstance(needed, float) and np.isnan(needed))) and r["series"] == "aligned":
+            return (f"Under the primary scenario ({r['scenario']}), {what} would not be detectable with "
+                    f"{self.power:.0%} power within the data to {self.last_period}: the smallest detectable change "
+                    f"there is {r['mde_relative_now']:.1%} (the placebo systems cannot be projected beyond the data).")
         if needed is None or (isinstance(needed, float) and np.isnan(needed)):
             return (f"Under the primary scenario ({r['scenario']}), {what} would not be detectable with "
                     f"{self.power:.0%} power even with {int(r['max_extra'])} more {self.unit_word}s of data: the smallest "
@@ -661,6 +667,14 @@ def plan(params, table=None, *, relative_change: float = 0.10, power: float = 0.
                "sigma": np.nan, "rho": np.nan, "effect": np.nan, "mde_now": np.nan, "mde_relative_now": np.nan,
                "power_now": np.nan, "size": np.nan, "n_post_now": np.nan, "post_periods_needed": None,
                "extra_periods": None, "max_extra": max_extra, "error": ""}
+        if sc["series"] == "aligned":
+            try:
+                row.update(_aligned_scenario(params, tt, relative_change, power, alpha, min_post, curve_step,
+                                             curves, sc["scenario"]))
+            except EvalError as exc:
+                row["error"] = str(exc)
+            rows.append(row)
+            continue
         try:
             if sc["series"] == "difference" and params.comparators == "none":
                 raise ParameterError("no comparators in params: the difference series needs comparators")
@@ -712,6 +726,54 @@ def plan(params, table=None, *, relative_change: float = 0.10, power: float = 0.
                      model=model, metric=params.metric, last_period=s, notes=notes, n_post_now=n_now,
                      label=metric_info(params.metric).label, synthetic_data=bool(getattr(tt, "synthetic", False)),
                      unit_word={"M": "month", "Q": "quarter", "Y": "year"}.get(tt.freq, "period"))
+
+
+def _aligned_scenario(params, tt, relative_change: float, power: float, alpha: float, min_post: int,
+                      curve_step: int, curves: list, label: str) -> dict:
+    """The primary design's power, read from its own placebo systems (no parametric model).
+
+    For a sustained change of the level from formation, the estimate after m post-formation
+    periods is the mean gap over them; its null distribution is the placebo systems' mean gap
+    (the same systems the analysis uses, so COVID-19 heterogeneity and autocorrelation are in
+    it). With se = (placebo interval half-width) / z(1 - alpha/2), the minimum detectable change
+    is se (z(1 - alpha/2) + z(power)), relative to the mean expected value over the window. It
+    is known only within the data: the placebo systems cannot be projected beyond the last period.
+    """
+    from scipy import stats
+
+    from evallib.its.aligned import analyse_aligned
+    from evallib.stats.aligned import placebo_interval
+
+    if params.comparators == "none":
+        raise ParameterError("no comparators in params: the comparator-aligned design needs comparators")
+    res = analyse_aligned(params.model_copy(update={"design": "controlled", "controlled_method": "aligned"}), tt)
+    af = res.af
+    P0, T = af.formation, len(af.labels)
+    z, zp = stats.norm.ppf(1 - alpha / 2), stats.norm.ppf(power)
+    n_post = T - P0
+    out = {}
+    needed = None
+    for m in sorted(set(range(min_post, n_post + 1, curve_step)) | {n_post} | set(range(min_post, n_post + 1))):
+        null = af.abs_null[P0:P0 + m].mean(axis=0)
+        lo, hi = placebo_interval(0.0, null, alpha, af.factor)
+        se = (hi - lo) / 2 / z
+        cf = float(np.nanmean(af.cf[P0:P0 + m]))
+        mde_rel = se * (z + zp) / abs(cf) if cf else float("nan")
+        if needed is None and np.isfinite(mde_rel) and mde_rel <= relative_change:
+            needed = m
+        if m == n_post or (m - min_post) % curve_step == 0:
+            curves.append({"scenario": label, "n_post": m, "extra_periods": m - n_post, "mde": se * (z + zp),
+                           "mde_relative": mde_rel})
+        if m == n_post:
+            eff = relative_change * abs(cf)
+            out = {"sigma": float(np.nanstd(af.abs_gap[af.fit])), "rho": float("nan"), "effect": eff,
+                   "mde_now": se * (z + zp), "mde_relative_now": mde_rel,
+                   "power_now": float(stats.norm.cdf(eff / se - z) + stats.norm.cdf(-eff / se - z)),
+                   "size": float(alpha), "n_post_now": n_post}
+    out.update({"post_periods_needed": needed, "extra_periods": None if needed is None else 0, "max_extra": 0,
+                "error": ("" if needed is not None else
+                          "within the data only: placebo systems cannot be projected beyond the last period")})
+    return out
 
 
 def combine_units_last(tt, params) -> str:
