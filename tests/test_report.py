@@ -195,7 +195,7 @@ def test_write_index_has_banner_forest_table_failure_and_links(tmp_path):
     assert '<table class="summary">' in html
     assert 'href="wl/wl.html"' in html and 'href="bad/bad.html"' in html
     assert "This analysis failed: ValueError: planted failure" in html
-    assert "1 show an improvement" in html and "1 analysis failed" in html
+    assert "1 better than expected" in html and "; 1 failed" in html
     assert "lower \u2193" in html
 
 

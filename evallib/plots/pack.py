@@ -10,9 +10,13 @@ import math
 from evallib.text import verdict as _verdict
 from evallib.plots import palette
 
-#: colours of a forest-plot row by what its interval says
+#: colours of a forest-plot row (and the index badges) by verdict. "No direction" is the
+#: MDC purple of "neither" (not blue, which in the MDC icons means improvement).
 VERDICT_COLOURS = {"improvement": palette.NHS_GREEN, "deterioration": palette.NHS_RED,
-                   "unclear": palette.NHS_MID_GREY, "no direction": palette.NHS_BLUE}
+                   "unclear": palette.NHS_MID_GREY, "no direction": palette.MDC_NEUTRAL}
+#: how the forest plot's legend names each verdict
+VERDICT_LEGEND = {"improvement": "better than expected", "deterioration": "worse than expected",
+                  "unclear": "unclear", "no direction": "changed (no preferred direction)"}
 
 
 def verdict(lower: float, upper: float, improvement: str) -> str:
@@ -23,13 +27,24 @@ def verdict(lower: float, upper: float, improvement: str) -> str:
     return _verdict(float(lower), float(upper), improvement)
 
 
+def _isnan(x) -> bool:
+    return x is None or (isinstance(x, float) and math.isnan(x))
+
+
 def forest_plot(rows, *, xlabel: str = "Change against expected without the collaborative (%)",
-                title: str | None = None, synthetic: bool = False, ax=None):
-    """Forest plot: one row per analysis, point estimate and interval.
+                title: str | None = None, synthetic: bool = False, ax=None, clip: float | None = None):
+    """Forest plot: one row per analysis, point estimate and interval, on a "worse ←→ better" axis.
 
     ``rows``: DataFrame (or list of dicts) with ``label``, ``estimate``, ``lower``,
-    ``upper`` and ``improvement`` (increase/decrease/neutral). Rows with a missing
-    estimate are drawn as a "no estimate" label. Order is kept, top to bottom.
+    ``upper``, ``improvement`` (increase/decrease/neutral) and optionally ``verdict`` and
+    ``failed_checks``. For a lower-is-better measure the signs are flipped (and the row
+    says so), so that right is always better; a neutral measure keeps its sign (right is
+    higher). A row with failed checks is drawn hollow and marked "checks failed". The
+    axis is cut at ``clip`` (default: 1.5 × the largest |estimate|, at least 25 and at
+    most 150 percentage points) and an interval running beyond it ends in an arrow with
+    its bound written beside it, so a clipped band says so. Rows with a missing estimate
+    are drawn as a "no estimate" label. Order is kept, top to bottom. The legend sits
+    above the axes, so it never meets the x-axis label.
     """
     import matplotlib.pyplot as plt
     import pandas as pd
@@ -39,47 +54,121 @@ def forest_plot(rows, *, xlabel: str = "Change against expected without the coll
     df = pd.DataFrame(rows).reset_index(drop=True)
     n = len(df)
     if ax is None:
-        fig, ax = plt.subplots(figsize=(10, 1.0 + 0.48 * max(n, 1)))
+        fig, ax = plt.subplots(figsize=(10, 1.7 + 0.5 * max(n, 1)))
     else:
         fig = ax.figure
+    ests = [abs(float(e)) for e in df.get("estimate", []) if not _isnan(e)]
+    if clip is None:
+        clip = min(150.0, max(25.0, 1.5 * max(ests, default=0.0)))
     ys = list(range(n))[::-1]
+    labels, notes, present = [], [], []
     for y, (_, r) in zip(ys, df.iterrows()):
+        imp = r.get("improvement", "neutral")
+        flip = -1.0 if imp == "decrease" else 1.0
+        failed = [c for c in (r.get("failed_checks") or []) if c] if isinstance(r.get("failed_checks"), list) else []
+        labels.append(wrap_label(str(r["label"]), 34))
+        notes.append("; ".join(x for x in ("lower is better: sign flipped" if imp == "decrease" else "",
+                                            "\u26a0 checks failed" if failed else "") if x))
         est, lo, hi = r.get("estimate"), r.get("lower"), r.get("upper")
-        if est is None or (isinstance(est, float) and math.isnan(est)):
+        if _isnan(est):
             ax.text(0, y, "no estimate", va="center", ha="center", color=palette.NHS_MID_GREY, fontsize=10)
             continue
         v = r.get("verdict")
         if not isinstance(v, str) or v not in VERDICT_COLOURS:
-            v = verdict(lo, hi, r.get("improvement", "neutral"))
+            v = verdict(lo, hi, imp)
+        present.append(v)
         colour = VERDICT_COLOURS[v]
-        ax.plot([lo, hi], [y, y], color=colour, linewidth=2.6, solid_capstyle="butt")
-        ax.plot([est], [y], marker="o", markersize=8, color=colour)
+        e = flip * float(est)
+        a_, b_ = sorted((flip * float(lo), flip * float(hi))) if not (_isnan(lo) or _isnan(hi)) else (e, e)
+        ca, cb = max(a_, -clip), min(b_, clip)
+        ax.plot([ca, cb], [y, y], color=colour, linewidth=2.6, solid_capstyle="butt")
+        for bound, cut, side in ((a_, ca, -1), (b_, cb, 1)):
+            if bound != cut:        # clipped: an arrow and the bound, so the band says so
+                ax.annotate("", xy=(side * clip * 1.04, y), xytext=(cut - side * 0.01, y),
+                            arrowprops={"arrowstyle": "-|>", "color": colour, "lw": 2.0})
+                ax.text(side * clip * 1.06, y + 0.18, f"{bound:+.0f}%".replace("-", "\u2212"),
+                        ha="left" if side > 0 else "right", va="bottom", fontsize=8.5, color=colour)
+        ec = max(-clip, min(clip, e))
+        ax.plot([ec], [y], marker="o", markersize=8, color=colour,
+                markerfacecolor="white" if failed else colour, markeredgewidth=2)
     ax.axvline(0, color=palette.NHS_BLACK, linewidth=1)
+    ax.set_xlim(-clip * 1.25, clip * 1.25)
     ax.set_yticks(ys)
-    ax.set_yticklabels(list(df["label"]) if n else [])
+    ax.set_yticklabels(labels if n else [], fontsize=9.5)
+    for y, note, lab in zip(ys, notes, labels):
+        if note:    # under the row's label, in the left margin
+            ax.annotate(note, xy=(0, y), xycoords=("axes fraction", "data"), xytext=(-8, -7 - 5.5 * lab.count("\n")),
+                        textcoords="offset points", ha="right", va="top", fontsize=8, style="italic",
+                        color=palette.NHS_DARK_GREY, annotation_clip=False)
     ax.set_ylim(-0.7, n - 0.3)
     ax.set_xlabel(xlabel)
+    # the "better" side: on its own line under the x-axis label, at each end of the axis
+    from matplotlib.transforms import offset_copy
+
+    below = offset_copy(ax.transAxes, fig=fig, y=-44, units="points")
+    ax.text(1.0, 0.0, "better \u2192", transform=below, ha="right", va="top", fontsize=10,
+            fontweight="bold", color=palette.NHS_GREEN)
+    ax.text(0.0, 0.0, "\u2190 worse", transform=below, ha="left", va="top", fontsize=10,
+            fontweight="bold", color=palette.NHS_RED)
     ax.grid(axis="y", visible=False)
     if title:
-        ax.set_title(title, loc="left")
-    handles = [Line2D([0], [0], color=c, marker="o", linewidth=2.6, label=k)
-               for k, c in VERDICT_COLOURS.items() if k != "no direction" or (df.get("improvement") == "neutral").any()]
-    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.12 - 1.2 / max(n, 3) / 3),
-              ncol=len(handles), fontsize=10)
+        ax.set_title(title, loc="left", pad=34)
+    kinds = [k for k in VERDICT_COLOURS if k in present or k in ("improvement", "deterioration", "unclear")]
+    handles = [Line2D([0], [0], color=VERDICT_COLOURS[k], marker="o", linewidth=2.6, label=VERDICT_LEGEND[k])
+               for k in kinds]
+    if any("checks failed" in note for note in notes):
+        handles.append(Line2D([0], [0], color=palette.NHS_MID_GREY, marker="o", markerfacecolor="white",
+                              markeredgewidth=2, linewidth=0, label="checks failed"))
+    ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=len(handles), fontsize=9.5,
+              frameon=False, borderaxespad=0.3)
     fig.tight_layout()
     if synthetic:
         palette.stamp_synthetic(fig)
     return fig, ax
 
 
+#: words kept in capitals when an upper-case organisation name is put in title case
+_KEEP_UPPER = {"NHS", "UK", "ENT", "GP", "ICB", "ICS", "CIC", "LLP", "PLC", "LTD", "II", "III"}
+_SMALL_WORDS = {"of", "and", "the", "for", "in", "on", "at", "with", "to", "by"}
+
+
+def org_title(name: str) -> str:
+    """An organisation name as a reader writes it: ``THE DUDLEY GROUP NHS FOUNDATION TRUST`` ->
+    ``The Dudley Group NHS Foundation Trust``; ``WALSALL HEALTHCARE NHS TRUST`` -> ``Walsall
+    Healthcare NHS Trust``. Names already in mixed case are kept as given."""
+    name = " ".join(str(name).split())
+    if not name or name != name.upper():
+        return name
+    words = []
+    for i, w in enumerate(name.split(" ")):
+        bare = w.strip("(),.&'")
+        if bare in _KEEP_UPPER:
+            words.append(w)
+        elif i and w.lower() in _SMALL_WORDS:
+            words.append(w.lower())
+        else:
+            words.append("-".join(p[:1].upper() + p[1:].lower() for p in w.split("-")))
+    return " ".join(words)
+
+
+def wrap_label(text: str, width: int) -> str:
+    """``text`` wrapped onto lines of at most ``width`` characters (words are not broken)."""
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width=width, break_long_words=False)) or text
+
+
 def small_multiples(frame, *, unit_col: str = "org_code", name_col: str | None = "org_name",
                     period_col: str = "period", value_col: str = "value", interruptions=(),
-                    unit_label: str = "", title: str | None = None, synthetic: bool = False, ncols: int = 2):
+                    unit_label: str = "", title: str | None = None, synthetic: bool = False, ncols: int = 2,
+                    note: str | None = None):
     """One small panel per unit (e.g. the four trusts), same x axis, own y scale.
 
     ``frame``: long table with a unit, a period label and a value column.
     ``interruptions``: ``[(name, period_label), ...]`` drawn as dashed vertical lines.
-    Units with no data get an empty panel saying so.
+    Units with no data get an empty panel saying so. Panel titles are the organisation
+    names in title case (:func:`org_title`) with the code, wrapped to the panel width.
+    ``note`` (e.g. the disclosure-control note) is printed under the panels.
     """
     import matplotlib.pyplot as plt
 
@@ -97,7 +186,8 @@ def small_multiples(frame, *, unit_col: str = "org_code", name_col: str | None =
         sub = sub.sort_values("_t")
         name = unit
         if name_col and name_col in sub and sub[name_col].notna().any():
-            name = f"{sub[name_col].dropna().iloc[0]} ({unit})"
+            name = f"{org_title(sub[name_col].dropna().iloc[0])} ({unit})"
+        name = wrap_label(name, width=int(46 * 2 / ncols))
         ax.plot(sub["_t"], sub[value_col], color=palette.NHS_BLUE, linewidth=1.6)
         for iname, date in interruptions:
             ax.axvline(parse_period(date).to_timestamp(), color=palette.NHS_DARK_GREY,
@@ -111,13 +201,18 @@ def small_multiples(frame, *, unit_col: str = "org_code", name_col: str | None =
         ax.set_visible(False)
     if title:
         fig.suptitle(title, x=0.01, ha="left", fontweight="bold")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.04 if (interruptions or note) else 0, 1, 1))
+    foot = []
     if interruptions:
-        names = ", ".join(f"{n} {d}" for n, d in interruptions)
-        fig.text(0.01, 0.0, f"Dashed lines: {names}", fontsize=9, color=palette.NHS_DARK_GREY)
+        foot.append("Dashed lines: " + ", ".join(f"{n.replace('_', ' ')} {d}" for n, d in interruptions) + ".")
+    if note:
+        foot.append(note)
+    if foot:
+        fig.text(0.01, 0.005, wrap_label("  ".join(foot), 150), fontsize=9, color=palette.NHS_DARK_GREY,
+                 va="bottom")
     if synthetic:
         palette.stamp_synthetic(fig)
     return fig, axes
 
 
-__all__ = ["forest_plot", "small_multiples", "verdict", "VERDICT_COLOURS"]
+__all__ = ["forest_plot", "small_multiples", "verdict", "VERDICT_COLOURS", "VERDICT_LEGEND", "org_title", "wrap_label"]

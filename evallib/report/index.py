@@ -77,6 +77,35 @@ def format_range(lo: float | None, hi: float | None, unit: str) -> str:
     return f"{a} to {b}" + (f" {unit}" if unit else "")
 
 
+#: the verdict in words: the index's short sentence and the badge say the same thing
+VERDICT_WORDS = {"improvement": "better than expected", "deterioration": "worse than expected",
+                 "unclear": "no clear change", "no direction": "changed, with no preferred direction",
+                 "failed": "the analysis failed"}
+
+
+def _size(x: float | None, unit: str) -> str:
+    """``1,078 patients lower``, ``4.3 pp higher``, ``£457k lower``: a change in plain words."""
+    x = _num(x)
+    if x is None:
+        return ""
+    body = format_value(abs(x), unit, signed=True).lstrip("+")
+    return body if x == 0 else f"{body} {'higher' if x > 0 else 'lower'}"
+
+
+def short_sentence(verdict: str, absolute, lower, upper, unit: str, ci_level: str, failed_checks: list) -> str:
+    """One short sentence for the index row: the verdict in words, the effect and its interval in
+    words ("1,078 patients lower than expected (95% CI 2,525 lower to 369 higher)"), and the
+    failed checks when there are any. The full sentence is on the analysis page."""
+    text = VERDICT_WORDS.get(verdict, verdict).capitalize()
+    if _num(absolute) is not None:
+        text += f": {_size(absolute, unit)} than expected"
+        if _num(lower) is not None and _num(upper) is not None:
+            text += f" ({ci_level + ' ' if ci_level else ''}CI {_size(lower, unit)} to {_size(upper, unit)})"
+    if failed_checks:
+        text += f"; not fully trusted (failed: {', '.join(c.replace('_', ' ') for c in failed_checks)})"
+    return text + "."
+
+
 def _icon(kind: str | None) -> str | None:
     if not kind:
         return None
@@ -116,6 +145,10 @@ def index_rows(build: Path, manifest: dict) -> list[dict]:
         spc = s.get("spc") or {}
         var, ass = spc.get("variation"), spc.get("assurance")
         rel, rlo, rhi = (_num(h.get(k)) for k in ("relative", "relative_lower", "relative_upper"))
+        failed_checks = [str(c) for c in (s.get("failed_checks") or [])]
+        v = s.get("verdict") or (verdict(lo, hi, imp) if h else "unclear")
+        alpha = _num(s.get("alpha"))
+        level = f"{100 * (1 - alpha):g}%" if alpha is not None else ""
         rows.append({
             "id": a["id"], "label": s.get("label") or a["title"], "aim": s.get("aim", ""),
             "direction": DIRECTION_TEXT.get(imp, imp),
@@ -123,8 +156,10 @@ def index_rows(build: Path, manifest: dict) -> list[dict]:
             "ci": format_range(lo, hi, unit),
             "relative": (f"{rel * 100:+.1f}% of expected".replace("-", "\u2212") if rel is not None else ""),
             # the analysis' own verdict (one rule, with its scorecard guards) when it wrote one
-            "verdict": s.get("verdict") or (verdict(lo, hi, imp) if h else "unclear"),
-            "sentence": s.get("sentence", ""),
+            "verdict": v, "failed_checks": failed_checks,
+            "verdict_words": VERDICT_WORDS.get(v, v),
+            "sentence": short_sentence(v, h.get("absolute"), lo, hi, unit, level, failed_checks),
+            "full_sentence": s.get("sentence", ""),
             "variation_icon": _icon(var), "variation_text": VARIATION_TEXT.get(var, "\u2014"),
             "assurance_icon": _icon(ass) if imp != "neutral" else None,
             "assurance_text": ASSURANCE_TEXT.get(ass, "\u2014 (no target)"),
@@ -133,7 +168,7 @@ def index_rows(build: Path, manifest: dict) -> list[dict]:
                        "estimate": None if rel is None else rel * 100,
                        "lower": None if rlo is None else rlo * 100,
                        "upper": None if rhi is None else rhi * 100, "improvement": imp,
-                       "verdict": s.get("verdict") or (verdict(lo, hi, imp) if h else "unclear")},
+                       "verdict": v, "failed_checks": failed_checks},
             "design": s.get("design"), "alpha": s.get("alpha"), "horizon": h.get("horizon"),
             "period_word": s.get("period_word"),
             "interruption": h.get("interruption"),
@@ -168,15 +203,17 @@ def write_index(build: Path, manifest: dict) -> Path:
     # labels from the analyses: the confidence level (alpha) and the horizon actually shown
     alphas = sorted({r["alpha"] for r in rows if r.get("alpha")})
     ci_level = f"{100 * (1 - alphas[0]):g}%" if len(alphas) == 1 else ""
-    hzs = sorted({r["horizon"] for r in rows if r.get("horizon") is not None})
+    hzs = sorted({int(r["horizon"]) if float(r["horizon"]).is_integer() else r["horizon"]
+                  for r in rows if r.get("horizon") is not None})
     unit_w = next((r["period_word"] for r in rows if r.get("period_word")), "month")
     horizon = f"{hzs[0]} {unit_w}{'s' if hzs[0] != 1 else ''}" if len(hzs) == 1 else ""
     if forest_rows:
         fig, _ = forest_plot(forest_rows, synthetic=synthetic,
                              xlabel=f"Change against expected without the {primary} (%)"
-                             + (f", at {horizon}" if horizon else ""))
+                             + (f", at {horizon}" if horizon else "") + "; right is better")
         forest = png_data_uri(fig)
-    counts = {"total": len(rows), "failed": sum(r["failed"] for r in rows)}
+    counts = {"total": len(rows), "failed": sum(r["failed"] for r in rows),
+              "flagged": sum(bool(r.get("failed_checks")) for r in rows)}
     for k in ("improvement", "deterioration", "unclear", "no direction"):
         counts[k.replace(" ", "_")] = sum(r["verdict"] == k for r in rows)
     html = _env().get_template("index.html.j2").render(
@@ -193,4 +230,4 @@ def write_index(build: Path, manifest: dict) -> Path:
     return out
 
 
-__all__ = ["write_index", "index_rows", "format_value", "format_range", "DIRECTION_TEXT", "VARIATION_TEXT", "ASSURANCE_TEXT"]
+__all__ = ["write_index", "index_rows", "short_sentence", "VERDICT_WORDS", "format_value", "format_range", "DIRECTION_TEXT", "VARIATION_TEXT", "ASSURANCE_TEXT"]

@@ -30,6 +30,7 @@ counts and model summaries; counts below ``params.suppress_below`` are shown as
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import logging
@@ -66,6 +67,7 @@ class Analysis:
     spc: Any = None                                      # SPCResult once show_spc ran
     single: Any = None                                   # single-group result (contrast)
     quality: Any = None
+    _counts: Any = None                                  # raw counts behind the page (disclosure)
 
     @property
     def improvement(self) -> str:
@@ -93,11 +95,80 @@ class Analysis:
         return names[-1]
 
 
+# ------------------------------------------------------------------ disclosure control
+def raw_counts(a: Analysis) -> set[int]:
+    """The raw counts behind a page: the analysed trusts' rows of the metric (values of a
+    count metric, numerators and denominators) and the combined series' values of a count
+    metric. What :func:`disclose` controls and the publish-time scan checks."""
+    if a._counts is None:
+        from evallib.report.disclosure import table_counts
+
+        p = a.params
+        f = a.table.for_metric(p.metric)
+        counts = table_counts(f[f["org_code"].isin(p.units)])
+        if a.info.kind == "count":
+            try:
+                from evallib.its.series import combine_units
+
+                s = combine_units(a.table, p.metric, p.units, p.aggregate, p.start, p.end)
+                counts |= {int(v) for v in s.frame["value"].dropna() if v > 0 and float(v).is_integer()}
+            except Exception as exc:        # a page without a combined series still gets its rows' counts
+                logger.info("combined series counts not added: %s", exc)
+        a._counts = counts
+    return a._counts
+
+
+def disclose(a: Analysis, text: str) -> str:
+    """``text`` with every raw count the default policy (NHS Digital: 1-7 as ``*``, other
+    counts to the nearest 5) would not show as it is replaced by what it shows. Modelled
+    estimates, changes, percentages and periods are left alone (see
+    :func:`evallib.report.disclosure.scan_text`)."""
+    from evallib.report.disclosure import NHS_DIGITAL, scan_text
+
+    if not text:
+        return text
+    for h in sorted(scan_text(text, raw_counts(a)), key=lambda h: -h.offset):
+        text = text[:h.offset] + NHS_DIGITAL.show_count(h.value) + text[h.offset + len(h.text):]
+    return text
+
+
 # ------------------------------------------------------------------ display helpers
+#: while :func:`technical` is open, what the sections display is collected here as HTML
+_COLLECT: list | None = None
+
+
 def _display(*objs) -> None:
     from IPython.display import display
 
+    if _COLLECT is not None:
+        for o in objs:
+            html = getattr(o, "_repr_html_", None)
+            _COLLECT.append(html() if html else escape(str(o)))
+        return
     display(*objs)
+
+
+@contextlib.contextmanager
+def technical(title: str):
+    """The page's second depth: what is displayed inside goes into one collapsed
+    ``<details class="technical">`` block titled ``title`` (the PDF prints it in its
+    technical appendix). Diagnostics and model detail go here; plain words stay on the
+    main page."""
+    from IPython.display import HTML, display
+
+    global _COLLECT
+    outer, _COLLECT = _COLLECT, []
+    try:
+        yield
+    finally:
+        parts, _COLLECT = _COLLECT, outer
+        if parts:
+            block = (f"<details class=\"technical\"><summary>{escape(title)}</summary>"
+                     + "".join(parts) + "</details>")
+            if outer is not None:
+                outer.append(block)
+            else:
+                display(HTML(block))
 
 
 #: display metadata marking an output as notebook-only (dropped from board pages, which
@@ -109,6 +180,12 @@ def md(text: str, board: bool = True) -> None:
     """Display markdown; ``board=False`` keeps it out of the board page (notebook only)."""
     from IPython.display import Markdown, display
 
+    if _COLLECT is not None:
+        import mistune
+
+        if board:
+            _COLLECT.append(mistune.html(text))
+        return
     if board:
         display(Markdown(text))
     else:
@@ -147,6 +224,12 @@ def _show_fig(fig, alt: str | None = None) -> None:
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
     alt = alt or _fig_alt(fig)
     plt.close(fig)
+    if _COLLECT is not None:
+        import base64
+
+        _COLLECT.append(f"<p><img src=\"data:image/png;base64,{base64.b64encode(buf.getvalue()).decode('ascii')}\" "
+                        f"alt=\"{escape(alt)}\"></p>")
+        return
     _display(Image(data=buf.getvalue(), format="png", alt=alt))
 
 
@@ -275,6 +358,9 @@ def show_data_quality(a: Analysis):
     t = q.table.rename(columns={"org_code": "Trust", "org_name": "Name", "observed": "Months with data",
                                 "missing": "Missing", "suppressed": "Suppressed",
                                 "coverage_pct": "Coverage %", "outliers": "Unusual values"})
+    from evallib.plots.pack import org_title
+
+    t["Name"] = [org_title(x) if isinstance(x, str) else x for x in t["Name"]]
     _html_table(t[["Trust", "Name", "Months with data", "Missing", "Suppressed", "Coverage %", "Unusual values"]],
                 num_cols=("Months with data", "Missing", "Suppressed", "Coverage %", "Unusual values"))
     rep = getattr(a.table, "report", {}) or {}
@@ -336,8 +422,6 @@ def effects_table(a: Analysis, res):
     """Board table of effects: each interruption and horizon, observed vs expected, change and CI."""
     import pandas as pd
 
-    from evallib.report.checks import suppress_small_counts
-
     unit = a.info.unit
     eff = res.effects()
     aligned = hasattr(res, "event_study")       # every post-formation month is fitted exactly: no "Modelled"
@@ -354,7 +438,13 @@ def effects_table(a: Analysis, res):
     t = pd.DataFrame(rows)
     shown = [c for c in ("Observed", "Modelled", "Expected") if c in t.columns]
     if a.info.kind == "count":
-        t = suppress_small_counts(t, shown, a.params.suppress_below)
+        # disclosure control (docs/disclosure.md): the observed count from the data is shown
+        # under the NHS Digital rule; modelled values and expected (counterfactual) are exempt
+        from evallib.report.disclosure import NHS_DIGITAL
+
+        t["Observed"] = [NHS_DIGITAL.show_count(v) + (f" {unit}" if unit and NHS_DIGITAL.show_count(v)
+                                                      not in ("*", "\u2014") else "")
+                         for v in t["Observed"]]
     for c in shown:
         t[c] = [v if isinstance(v, str) else fmt(v, unit) for v in t[c]]
     return t
@@ -381,8 +471,9 @@ def show_system(a: Analysis, res) -> None:
     if hasattr(res, "event_study"):
         show_aligned(a, res)
         return
-    show_robustness(a, res)
-    show_diagnostics(a, res)
+    with technical("Technical appendix: other estimators and model checks"):
+        show_robustness(a, res)
+        show_diagnostics(a, res)
 
 
 def show_aligned(a: Analysis, res) -> None:
@@ -399,14 +490,22 @@ def show_aligned(a: Analysis, res) -> None:
     sc = res.scorecard()
     rows = [{"Check": c["name"].replace("_", " "), "Result": ("passed" if c["passed"] else "failed")
              if c["passed"] is not None else "reported", "What it says": c["says"]} for c in sc["checks"]]
-    md("**Credibility scorecard.** A verdict of improvement or deterioration is given only when every "
-       "guarding check passes" + (f"; failed here: {', '.join(sc['failed'])}, so the verdict is unclear."
-                                  if sc["failed"] else "; all passed here."))
-    _html_table(pd.DataFrame(rows))
+    says = {c["name"]: c["says"] for c in sc["checks"]}
+    if sc["failed"]:
+        md("**Can this estimate be trusted?** Not fully: "
+           + "; ".join(f"{x.replace('_', ' ')}: {says.get(x) or 'failed'}" for x in sc["failed"])
+           + ". So the verdict is *unclear*, whatever the interval says.")
+    else:
+        md("**Can this estimate be trusted?** Every check of the design passed (see the technical appendix).")
     d = res.diagnostics()
-    md(f"**Comparators.** {d['n_comparators']} used ({d['comparator_rule']}); "
-       f"{len(d['comparators_dropped'])} dropped. Scale: {d['scale_reason']}. Inference: "
-       f"{d['inference']['method']}.")
+    with technical("Technical appendix: credibility checks and comparators"):
+        md("**Credibility scorecard.** A verdict of improvement or deterioration is given only when every "
+           "guarding check passes" + (f"; failed here: {', '.join(sc['failed'])}, so the verdict is unclear."
+                                      if sc["failed"] else "; all passed here."))
+        _html_table(pd.DataFrame(rows))
+        md(f"**Comparators.** {d['n_comparators']} used ({d['comparator_rule']}); "
+           f"{len(d['comparators_dropped'])} dropped. Scale: {d['scale_reason']}. Inference: "
+           f"{d['inference']['method']}.")
     a.notes.append(f"Scale: {d['scale_reason']}")
 
 
@@ -482,6 +581,7 @@ def show_single_contrast(a: Analysis, res):
 
     single = evallib.analyse(a.params.model_copy(update={"design": "single"}), a.table)
     a.single = single
+    doubts = [w for w in getattr(single, "warnings", []) if "credib" in w or "extrapolat" in w]
     rows = []
     for label, r in ((f"{res.design.capitalize()} (against comparator trusts)", res),
                      ("Single group (against the trusts' own trend only)", single)):
@@ -489,6 +589,10 @@ def show_single_contrast(a: Analysis, res):
         if h is None:
             continue
         col = f"Change at {int(h['horizon'])} {periods_word(a).lower()}"
+        if r is single and doubts:
+            # an extrapolated single-group number (millions of patients) is not shown as if it meant something
+            rows.append({"Design": label, col: "not credible", ci_label(a): "not credible", "Change %": "\u2014"})
+            continue
         rows.append({"Design": label, col: fmt(h["absolute"], a.info.unit, True),
                      ci_label(a): _range(h["absolute_lower"], h["absolute_upper"], a.info.unit),
                      "Change %": _pct(h["relative"])})
@@ -497,9 +601,11 @@ def show_single_contrast(a: Analysis, res):
        "COVID-19 shock and recovery.")
     tab = pd.DataFrame(rows)
     _html_table(tab, num_cols=tuple(c for c in tab.columns if c != "Design"))
-    doubts = [w for w in getattr(single, "warnings", []) if "credib" in w or "extrapolat" in w]
     if doubts:
-        md(f"_The single-group estimate is not credible here: {doubts[0]}_")
+        md("_The single-group estimate is not credible here: it carries the trend before the collaborative "
+           "far beyond the data, so its numbers are not shown._")
+        with technical("Technical appendix: why the single-group estimate is not credible"):
+            md(f"_{doubts[0]}_")
     return single
 
 
@@ -519,9 +625,16 @@ def show_sensitivity(a: Analysis, res=None):
     except ImportError:
         md("Sensitivity analyses are not available in this installation.")
         return None
-    import pandas as pd
 
     sens = sensitivity(a.params, a.table, primary=res, max_placebos=MAX_PLACEBOS)
+    with technical("Technical appendix: sensitivity analyses"):
+        _show_sensitivity(a, sens)
+    return sens
+
+
+def _show_sensitivity(a: Analysis, sens) -> None:
+    import pandas as pd
+
     try:
         fig, _ = sens.plot(title=f"{a.label}: effect at {sens.horizon} {periods_word(a).lower()} under each "
                                  f"specification")
@@ -545,7 +658,6 @@ def show_sensitivity(a: Analysis, res=None):
            f"{'so the real effect stands out from chance' if pp <= 0.1 else 'so the real effect does not stand out from chance'}.")
     for note in sens.notes[:3]:
         md(f"_{note}_")
-    return sens
 
 
 def show_trusts(a: Analysis):
@@ -564,9 +676,22 @@ def show_trusts(a: Analysis):
         e = parse_period(p.end)
         f = f[[parse_period(x) <= e for x in f["period"]]]
     f = f.set_index("org_code").loc[[u for u in p.units if u in set(f["org_code"])]].reset_index()
+    note = None
+    if a.info.kind == "count":
+        # disclosure control: a trust's monthly count is drawn as the policy shows it (1-7 left out
+        # as a gap, others to the nearest 5); the analysis itself used the raw values
+        from evallib.report.disclosure import NHS_DIGITAL
+
+        f = f.copy()
+        shown = [NHS_DIGITAL.apply_count(v) if v == v and v >= 0 else v for v in f["value"]]
+        n_hidden = sum(v == NHS_DIGITAL.symbol for v in shown)
+        f["value"] = [float("nan") if v == NHS_DIGITAL.symbol else v for v in shown]
+        note = ("Counts rounded to the nearest 5"
+                + (f"; months with 1 to {NHS_DIGITAL.suppress_max} are left out (gaps)" if n_hidden else "")
+                + " (disclosure control).")
     fig, _ = small_multiples(f, interruptions=[(i.name, i.date) for i in p.interruptions],
                              unit_label=a.info.unit, title=f"{a.label}: each trust",
-                             synthetic=a.synthetic)
+                             synthetic=a.synthetic, note=note)
     _show_fig(fig)
     return f
 
@@ -651,7 +776,7 @@ def covid_caveat(a: Analysis, res) -> str:
 
 def show_findings(a: Analysis, res) -> list[str]:
     """Plain-English findings (one sentence per effect) and the caveats, COVID-19 first."""
-    sentences = res.sentences()
+    sentences = [disclose(a, x) for x in res.sentences()]
     prim = [s for s in sentences if a.primary in s] or sentences
     md("\n".join(f"- {s}" for s in prim))
     other = [s for s in sentences if s not in prim]
@@ -664,7 +789,7 @@ def show_findings(a: Analysis, res) -> list[str]:
     caveats.append("**Attribution.** An interrupted time series shows whether the trend changed when "
                    "the collaborative formed, not why; other changes at the same time could explain it.")
     for w in list(getattr(res, "warnings", []))[:5]:
-        caveats.append(f"**Model warning.** {w}")
+        caveats.append(f"**Model warning.** {disclose(a, w)}")
     for n in a.notes:
         caveats.append(n if n.startswith("**") else f"**Note.** {n}")
     md("### Caveats\n\n" + "\n".join(f"- {c}" for c in caveats))
@@ -728,17 +853,22 @@ def board_summary(a: Analysis, res) -> dict:
                                                  "absolute_lower", "absolute_upper", "relative",
                                                  "relative_lower", "relative_upper")}
         headline.update({"interruption": a.primary, "period": h.get("period")})
+        if a.info.kind == "count" and headline.get("observed") is not None and headline["observed"] >= 0:
+            # disclosure control: the observed count is published as the policy shows it
+            from evallib.report.disclosure import NHS_DIGITAL
+
+            headline["observed"] = NHS_DIGITAL.apply_count(headline["observed"])
     spc = None
     if a.spc is not None:
         spc = {"variation": a.spc.variation, "assurance": a.spc.assurance, "target": a.spc.target}
     return {"schema": "evallib.board-summary/1", "id": a.params.analysis_id, "title": a.params.display_title,
             "metric": a.params.metric, "label": a.info.label, "unit": a.info.unit, "aim": a.info.aim,
             "improvement": a.improvement, "design": res.design, "model": res.model,
-            "headline": headline, "sentence": sent, "spc": spc, "synthetic": a.synthetic,
+            "headline": headline, "sentence": disclose(a, sent), "spc": spc, "synthetic": a.synthetic,
             "verdict": res.verdict_of(h) if (h is not None and hasattr(res, "verdict_of")) else None,
             "failed_checks": res.failed_checks() if hasattr(res, "failed_checks") else [],
             "alpha": float(a.params.alpha), "period_word": periods_word(a).lower().rstrip("s"),
-            "warnings": list(getattr(res, "warnings", []))}
+            "warnings": [disclose(a, w) for w in getattr(res, "warnings", [])]}
 
 
 def write_outputs(a: Analysis, res, results_path: str = "results.json",
@@ -1158,21 +1288,24 @@ def show_coverage(params_path: str | os.PathLike, metrics: list[str] | None = No
     fig, _ = coverage_heatmap(shown, synthetic=table.synthetic, labels=labels,
                               title="Share of months with a value, by trust and measure")
     _show_fig(fig)
-    flags = {}
+    flags, gaps, unusual = {}, {}, {}
     for m in metrics:
         q = summarise_metric(table, m, units)
         flags[m] = q.flags
-    rows = [{"Measure": labels[m], "Flags": len(f), "First flags": " ".join(f[:2]) or "none"}
-            for m, f in flags.items()]
+        gaps[m] = int((q.table["missing"] + q.table["suppressed"]).sum()) if len(q.table) else 0
+        unusual[m] = int(q.table["outliers"].sum()) if len(q.table) else 0
+    # the counts are those the details list (every flag is shown, each names all it counts)
+    rows = [{"Measure": labels[m], "Missing or suppressed months": gaps[m], "Unusual values": unusual[m],
+             "Details": " ".join(f) or "none"} for m, f in flags.items()]
     md("**Flags raised** (missing or suppressed months, unusual values) for the analysed trusts:")
-    _html_table(pd.DataFrame(rows), num_cols=("Flags",))
-    n_flags = sum(len(f) for f in flags.values())
+    _html_table(pd.DataFrame(rows), num_cols=("Missing or suppressed months", "Unusual values"))
     if summary_path:
         total = float(mat.to_numpy().mean()) if mat.size else float("nan")
         _atomic_write(Path(summary_path), json.dumps({
             "schema": "evallib.board-summary/1", "kind": "data_quality", "label": "Data quality",
             "sentence": f"{total:.1f}% of expected months have a value across {len(units)} trusts and "
-                        f"{len(metrics)} measures; {n_flags} flag(s) raised.",
+                        f"{len(metrics)} measures; {sum(gaps.values())} missing or suppressed month(s) and "
+                        f"{sum(unusual.values())} unusual value(s) flagged.",
             "synthetic": bool(table.synthetic)}, indent=2, allow_nan=False) + "\n")
     return {"coverage": mat, "flags": flags}
 

@@ -77,6 +77,21 @@ def _ranges(labels: list[str], all_labels: list[str]) -> list[str]:
     return out
 
 
+#: at most this many periods or ranges are named in a flag; the rest are counted ("and 2 more")
+LIST_MAX = 6
+
+
+def listing(items: list[str], limit: int = LIST_MAX) -> str:
+    """``a, b and c``; beyond ``limit`` items the rest are counted: ``a, b, c and 2 more``.
+
+    Every count in a flag agrees with what it lists: the items named plus "N more".
+    """
+    items = [str(i) for i in items]
+    if len(items) <= limit:
+        return items[0] if len(items) == 1 else (", ".join(items[:-1]) + " and " + items[-1] if items else "")
+    return ", ".join(items[:limit]) + f" and {len(items) - limit} more"
+
+
 def find_outliers(values: pd.Series) -> pd.DataFrame:
     """Robust outliers of one ordered series (index = period labels); see the module docstring."""
     v = values.dropna()
@@ -130,17 +145,18 @@ def summarise_metric(table, metric: str, units: list[str], start: str | None = N
         rows.append({"org_code": u, "org_name": names.get(u, ""), "expected": len(expected),
                      "observed": observed, "missing": len(missing), "suppressed": len(suppressed),
                      "coverage_pct": round(100 * observed / len(expected), 1) if expected else np.nan,
-                     "outliers": len(o), "gaps": "; ".join(gaps[:4]) + (" ..." if len(gaps) > 4 else "")})
+                     "outliers": len(o), "gaps": listing(gaps)})
         if not present:
             flags.append(f"{u}: no data for {metric} between {start} and {end}.")
             continue
         if missing:
-            flags.append(f"{u}: {len(missing)} month(s) missing ({', '.join(_ranges(missing, expected)[:3])}).")
+            flags.append(f"{u}: {len(missing)} month(s) missing "
+                         f"({listing(_ranges(missing, expected))}).")
         if suppressed:
             flags.append(f"{u}: {len(suppressed)} value(s) suppressed or blank in the source "
-                         f"({', '.join(_ranges(suppressed, expected)[:3])}); they are left out, never read as zero.")
+                         f"({listing(_ranges(suppressed, expected))}); they are left out, never read as zero.")
         if len(o):
-            flags.append(f"{u}: {len(o)} unusual value(s) ({', '.join(o['period'].astype(str)[:3])}); "
+            flags.append(f"{u}: {len(o)} unusual value(s) ({listing(list(o['period'].astype(str)))}); "
                          f"kept in the analysis, check them against the source.")
     tab = pd.DataFrame(rows)
     outliers = pd.concat(outl, ignore_index=True) if outl else pd.DataFrame()
@@ -216,4 +232,4 @@ def coverage_heatmap(matrix: pd.DataFrame, *, title: str | None = "Data coverage
     return fig, ax
 
 
-__all__ = ["QualitySummary", "summarise_metric", "find_outliers", "coverage_matrix", "coverage_heatmap"]
+__all__ = ["QualitySummary", "summarise_metric", "listing", "LIST_MAX", "find_outliers", "coverage_matrix", "coverage_heatmap"]
