@@ -76,6 +76,7 @@ from evallib.its.synthetic import analyse_synthetic
 from evallib.metrics import metric_info
 from evallib.periods import PERIODS_PER_YEAR, format_period, season_of
 from evallib.stats import aligned as A
+from evallib.stats.diagnostics import acf
 
 logger = logging.getLogger(__name__)
 
@@ -753,7 +754,6 @@ class AlignedResult(BaseResult):
         af = self.af
         inf = af.inference
         g = inf.gap0[af.fit]
-        from evallib.its.results import acf as _acf
 
         return {
             "method": "aligned", "model_choice": self.model_reason, "scale": af.scale, "scale_reason": af.scale_reason,
@@ -766,7 +766,7 @@ class AlignedResult(BaseResult):
                           "cross_section_factor": af.factor, "seed": self.params.aligned.seed},
             "absorbed_interruptions": [i.name for i in self.interruptions[:-1]],
             "pre_rmspe": float(np.sqrt(np.nanmean(af.abs_gap[af.fit] ** 2))),
-            "acf": [float(x) for x in _acf(g - g.mean(), min(12, max(1, len(g) // 2 - 1)))],
+            "acf": [float(x) for x in acf(g - g.mean(), min(12, max(1, len(g) // 2 - 1)))],
             "pre_trend_test": self.pre_trend_test,
         }
 

@@ -58,6 +58,7 @@ import pandas as pd
 from evallib.exceptions import EvalError, ModelError, ParameterError
 from evallib import text as W
 from evallib.its.base import BaseResult
+from evallib.stats.diagnostics import acf, breusch_godfrey, durbin_watson, ljung_box  # noqa: F401  (statsmodels; acf re-used by the pages)
 from evallib.its.design import InterruptionSpec
 from evallib.its.estimators import Fit
 from evallib.metrics import metric_info
@@ -151,47 +152,6 @@ def term_dict(est: float, se: float, crit: float, p: float, link: str) -> dict:
         T["ratio_ci"] = [_num(math.exp(lo)) if math.isfinite(lo) else None,
                          _num(math.exp(hi)) if math.isfinite(hi) else None]
     return T
-
-
-def acf(x: np.ndarray, nlags: int) -> np.ndarray:
-    """Sample autocorrelations r_1..r_nlags (denominator n, as R's acf)."""
-    e = np.asarray(x, dtype=float) - np.mean(x)
-    d = float(e @ e)
-    if d == 0:
-        return np.zeros(nlags)
-    return np.array([float(e[k:] @ e[:-k]) / d for k in range(1, nlags + 1)])
-
-
-def ljung_box(x: np.ndarray, nlags: int) -> list[dict]:
-    """Ljung–Box Q and p-value at lags 1..nlags (chi-squared with `lag` df)."""
-    from scipy import stats
-
-    n = len(x)
-    r = acf(x, nlags)
-    out = []
-    q = 0.0
-    for k in range(1, nlags + 1):
-        q += r[k - 1] ** 2 / (n - k)
-        Q = n * (n + 2) * q
-        out.append({"lag": k, "q": Q, "p": float(stats.chi2.sf(Q, k))})
-    return out
-
-
-def breusch_godfrey(X: np.ndarray, resid: np.ndarray, nlags: int) -> dict:
-    """Breusch–Godfrey LM test: n R^2 of resid on [X, resid lags 1..p] (zero-filled), chi2(p)."""
-    from scipy import stats
-
-    n = len(resid)
-    L = np.zeros((n, nlags))
-    for k in range(1, nlags + 1):
-        L[k:, k - 1] = resid[:-k]
-    Z = np.column_stack([X, L])
-    b = np.linalg.lstsq(Z, resid, rcond=None)[0]
-    u = resid - Z @ b
-    tss = float(((resid - resid.mean()) ** 2).sum())
-    r2 = 1.0 - float(u @ u) / tss if tss > 0 else 0.0
-    lm = n * r2
-    return {"lags": nlags, "lm": lm, "p": float(stats.chi2.sf(lm, nlags))}
 
 
 class ITSResult(BaseResult):
@@ -502,7 +462,7 @@ class ITSResult(BaseResult):
             "converged": f.converged,
             "residuals": {"ols-hac": "OLS", "prais-winsten": "Prais-Winsten transformed",
                           "arima": "one-step innovations"}.get(f.model, "Pearson"),
-            "durbin_watson": float(np.sum(np.diff(e) ** 2) / np.sum(e ** 2)) if np.any(e) else None,
+            "durbin_watson": durbin_watson(e),
             "ljung_box": [{"lag": r["lag"], "q": r["q"], "p": r["p"]} for r in ljung_box(e, nl)],
             "acf": [float(v) for v in acf(e, nl)],
             "interval_method": "delta method with the model covariance",
