@@ -600,36 +600,9 @@ class PowerPlan:
 
     def plot(self, ax=None):
         """MDE (relative) against extra periods, one line per scenario, target marked."""
-        import matplotlib.pyplot as plt
+        from evallib.plots.power import power_chart
 
-        from evallib.plots import palette as pal
-
-        pal.apply_style()
-        if ax is None:
-            fig, ax = plt.subplots(figsize=(9, 4.8), layout="constrained")
-        else:
-            fig = ax.figure
-        colours = [pal.NHS_BLUE, pal.NHS_GREEN, pal.NHS_WARM_YELLOW, pal.NHS_DARK_GREY, pal.NHS_RED]
-        for k, (name, g) in enumerate(self.curve.groupby("scenario", sort=False)):
-            prim = bool(self.table.loc[self.table["scenario"] == name, "primary"].iloc[0])
-            ax.plot(g["n_post"], 100 * g["mde_relative"], color=colours[k % len(colours)],
-                    lw=2.6 if prim else 1.5, marker="o", ms=3, label=name + (" (primary)" if prim else ""))
-        ax.axhline(100 * self.relative_change, color=pal.NHS_RED, ls="--", lw=1.2,
-                   label=f"target: {self.relative_change:.0%} change")
-        if self.n_post_now is not None:
-            ax.axvline(self.n_post_now, color=pal.NHS_BLACK, lw=1, ls=":")
-            ax.annotate(f"now ({self.last_period})", (self.n_post_now, 1.0), xycoords=("data", "axes fraction"),
-                        xytext=(3, -12), textcoords="offset points", fontsize=9, color=pal.NHS_DARK_GREY)
-        ax.set_xlabel(f"{self.unit_word}s of data from the interruption on")
-        ax.set_ylabel(f"minimum detectable change (%), {self.power:.0%} power")
-        ax.set_title(f"When is a {self.relative_change:.0%} change in {self.label or self.metric} detectable?",
-                     loc="left")
-        top = float(np.nanmax(100 * self.curve["mde_relative"])) if len(self.curve) else 100
-        ax.set_ylim(0, min(top * 1.05, 100))
-        ax.legend(loc="center right", fontsize=8)
-        if self.synthetic_data:
-            pal.stamp_synthetic(fig)
-        return fig, ax
+        return power_chart(self, ax=ax)
 
 
 def plan(params, table=None, *, relative_change: float = 0.10, power: float = 0.8, alpha: float = 0.05,
