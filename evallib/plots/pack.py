@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from evallib.text import verdict as _verdict
 from evallib.plots import palette
 
@@ -42,7 +44,8 @@ def forest_plot(rows, *, xlabel: str = "Change against expected without the coll
     higher). A row with failed checks is drawn hollow and marked "checks failed". The
     axis is cut at ``clip`` (default: 1.5 × the largest |estimate|, at least 25 and at
     most 150 percentage points) and an interval running beyond it ends in an arrow with
-    its bound written beside it, so a clipped band says so. Rows with a missing estimate
+    its bound written beside it, so a clipped band says so; an estimate beyond it is a
+    triangle at the edge with its value written beside it. Rows with a missing estimate
     are drawn as a "no estimate" label. Order is kept, top to bottom. The legend sits
     above the axes, so it never meets the x-axis label.
     """
@@ -89,8 +92,12 @@ def forest_plot(rows, *, xlabel: str = "Change against expected without the coll
                 ax.text(side * clip * 1.06, y + 0.18, f"{bound:+.0f}%".replace("-", "\u2212"),
                         ha="left" if side > 0 else "right", va="bottom", fontsize=8.5, color=colour)
         ec = max(-clip, min(clip, e))
-        ax.plot([ec], [y], marker="o", markersize=8, color=colour,
-                markerfacecolor="white" if failed else colour, markeredgewidth=2)
+        off = ec != e           # the estimate itself is beyond the axis: a triangle at the edge, and its value
+        ax.plot([ec], [y], marker=(">" if e > 0 else "<") if off else "o", markersize=9 if off else 8,
+                color=colour, markerfacecolor="white" if failed else colour, markeredgewidth=2)
+        if off:
+            ax.text(ec - np.sign(e) * clip * 0.03, y - 0.22, f"estimate {e:+.0f}% (off the chart)".replace("-", "\u2212"),
+                    ha="right" if e > 0 else "left", va="top", fontsize=8.5, color=colour)
     ax.axvline(0, color=palette.NHS_BLACK, linewidth=1)
     ax.set_xlim(-clip * 1.25, clip * 1.25)
     ax.set_yticks(ys)

@@ -1,0 +1,209 @@
+"""One verdict everywhere (issue 14, "Done when"): for every analysis of a built pack, the
+index badge, the index's short sentence, the page's sentence, the page's effects table,
+the forest-plot colour and summary.json say the same thing.
+
+Two packs are built once per module through ``evallib batch``: the demo pack
+(``params/black_country_demo.yaml`` on demo data written by ``evallib demo-data``) and a
+two-measure pack on the real RTT panel in ``../shared/data/nhs-real/`` (52-week waiters
+and waiters over 18 weeks, the four Black Country trusts summed against the other trusts
+with a complete series; skipped when ../shared is absent).
+"""
+from __future__ import annotations
+
+import json
+import re
+from html import unescape
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from evallib.cli import main as cli_main
+from evallib.text import verdict as verdict_rule
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+RTT = SHARED / "data" / "nhs-real" / "rtt_waits_over_18_52_weeks_by_trust_2019-01_2025-02.csv"
+BLACK_COUNTRY = ["RNA", "RL4", "RXK", "RBK"]
+
+pytestmark = [pytest.mark.slow]
+
+
+def write_real_pack(folder: Path) -> Path:
+    """The real-data pack: a tidy CSV of the RTT panel (waits_over_52_weeks as rtt_52w_waiters,
+    waits_over_18_weeks as rtt_over18w_waiters; 3-character R trust codes with every month
+    present) and a two-analysis pack YAML beside it. Returns the YAML's path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    raw = pd.read_csv(RTT, dtype={"org_code": str})
+    raw["period"] = raw["period"].str[:7]
+    trusts = raw[raw["org_code"].str.match(r"^R[A-Z0-9]{2}$")]
+    long = trusts.melt(id_vars=["period", "org_code", "org_name"],
+                       value_vars=["waits_over_52_weeks", "waits_over_18_weeks"], var_name="metric",
+                       value_name="value")
+    long["metric"] = long["metric"].map({"waits_over_52_weeks": "rtt_52w_waiters",
+                                         "waits_over_18_weeks": "rtt_over18w_waiters"})
+    n = long["period"].nunique()
+    full = long.dropna(subset=["value"]).groupby(["org_code", "metric"])["period"].nunique().unstack()
+    keep = full[(full == n).all(axis=1)].index
+    long = long[long["org_code"].isin(keep)]
+    assert set(BLACK_COUNTRY) <= set(long["org_code"])
+    long.to_csv(folder / "rtt_real.csv", index=False)
+    (folder / "pack.yaml").write_text("""title: "Black Country: RTT waits on the real panel"
+description: Real NHS England RTT data, the four Black Country trusts against the other trusts.
+notebook: its_outcome
+defaults:
+  data: rtt_real.csv
+  units: [RNA, RL4, RXK, RBK]
+  aggregate: sum
+  comparators: all_other
+  start: 2019-01
+  end: 2025-02
+  interruptions:
+    - {name: covid, date: 2020-03, terms: [level, slope]}
+    - {name: collaborative, date: 2020-09, terms: [level, slope], transition: 0}
+  seasonality: none
+  horizons: [12, 24]
+  washout: 2020-03/2021-03
+analyses:
+  - {metric: rtt_52w_waiters, title: "52-week waiters (real data)"}
+  - {metric: rtt_over18w_waiters, title: "Waiters over 18 weeks (real data)"}
+""")
+    return folder / "pack.yaml"
+
+
+def _build(pack: Path, out: Path) -> Path:
+    code = cli_main(["batch", str(pack), "--out", str(out)])
+    man = json.loads((out / "manifest.json").read_text())
+    errors = [a.get("error") for a in man["analyses"] if a["status"] != "ok"]
+    assert code == 0 and not errors, errors
+    return out
+
+
+@pytest.fixture(scope="module")
+def demo_pack(tmp_path_factory):
+    root = tmp_path_factory.mktemp("demo_pack")
+    assert cli_main(["demo-data", "--out", str(root / "demo")]) == 0
+    text = (REPO / "params" / "black_country_demo.yaml").read_text()
+    text = text.replace("data: ../data/demo/metrics.csv", f"data: {root / 'demo' / 'metrics.csv'}")
+    assert str(root) in text
+    (root / "pack.yaml").write_text(text)
+    return _build(root / "pack.yaml", root / "out")
+
+
+@pytest.fixture(scope="module")
+def real_pack(tmp_path_factory):
+    if not RTT.exists():
+        pytest.skip(f"real RTT panel not found at {RTT} because ../shared is absent")
+    root = tmp_path_factory.mktemp("real_pack")
+    return _build(write_real_pack(root), root / "out")
+
+
+# ------------------------------------------------------------------ reading what a reader sees
+def _cells(row_html: str) -> list[str]:
+    return [re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", c))).strip()
+            for c in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row_html, flags=re.S)]
+
+
+def _numbers(text: str) -> list[float]:
+    t = text.replace("\u2212", "-").replace("£", "").replace(",", "")
+    return [float(x) for x in re.findall(r"[+-]?\d+(?:\.\d+)?", t)]
+
+
+def index_row(build: Path, aid: str) -> str:
+    html = (build / "index.html").read_text(encoding="utf-8")
+    rows = [r for r in html.split("<tr") if f'href="{aid}/{aid}.html"' in r]
+    assert len(rows) == 1, aid
+    return rows[0]
+
+
+def effects_row(build: Path, aid: str, summary: dict) -> dict:
+    """The effects-table row of the headline (primary interruption, headline horizon)."""
+    page = (build / aid / f"{aid}.html").read_text(encoding="utf-8")
+    h = summary["headline"]
+    for table in re.findall(r"<table>.*?</table>", page, flags=re.S):
+        trs = re.findall(r"<tr>(.*?)</tr>", table, flags=re.S)
+        head = _cells(trs[0])
+        if "Expected" not in head or "Change" not in head:
+            continue
+        for tr in trs[1:]:
+            row = dict(zip(head, _cells(tr)))
+            after = next(k for k in head if k.endswith(" after"))
+            if row["Interruption"] == h["interruption"].replace("_", " ") and int(row[after]) == int(h["horizon"]):
+                return row
+    raise AssertionError(f"{aid}: no effects-table row for the headline")
+
+
+def forest_colours(rows: list[dict]) -> list[str]:
+    """The colour of each row's interval in the index's forest plot, top to bottom."""
+    import matplotlib
+    import matplotlib.colors as mcolors
+    import matplotlib.pyplot as plt
+
+    matplotlib.use("Agg")
+    from evallib.plots.pack import forest_plot
+
+    fig, ax = forest_plot(rows)
+    n = len(rows)
+    by_y = {}
+    for line in ax.lines:
+        y = list(line.get_ydata())
+        if len(y) == 2 and y[0] == y[1] and float(y[0]).is_integer():
+            by_y.setdefault(int(y[0]), mcolors.to_hex(line.get_color()))
+    plt.close(fig)
+    return [by_y.get(n - 1 - i) for i in range(n)]
+
+
+SENTENCE_VERDICT = {"improvement": "an improvement", "deterioration": "a deterioration"}
+
+
+def check_agreement(build: Path) -> list[str]:
+    from evallib.plots.pack import VERDICT_COLOURS
+    from evallib.report.index import VERDICT_WORDS, format_range, index_rows
+
+    manifest = json.loads((build / "manifest.json").read_text())
+    rows = [r for r in index_rows(build, manifest) if not r.get("support")]
+    assert rows and not any(r["failed"] for r in rows)
+    colours = forest_colours([r["forest"] for r in rows])
+    seen = []
+    for r, colour in zip(rows, colours):
+        aid = r["id"]
+        s = json.loads((build / aid / "summary.json").read_text())
+        v, failed = s["verdict"], s["failed_checks"]
+        imp, unit, h = s["improvement"], s["unit"], s["headline"]
+        # summary.json: the verdict is the one rule on the headline interval, unclear when a check failed
+        assert v in VERDICT_WORDS, (aid, v)
+        if failed:
+            assert v == "unclear", (aid, v, failed)
+        # index: badge text, badge style, short sentence
+        row = index_row(build, aid)
+        badge = re.search(r'<span class="tag ([a-z-]+)">([^<]+)</span>', row)
+        assert badge.group(2) == v == r["verdict"], (aid, badge.groups(), v)
+        assert badge.group(1) == ("flagged" if failed else v.replace(" ", "-")), (aid, badge.groups())
+        if failed:
+            assert "checks failed" in row and all(c.replace("_", " ") in unescape(row) for c in failed), aid
+        assert r["sentence"].startswith(VERDICT_WORDS[v].capitalize()), (aid, r["sentence"])
+        # the page's sentence: its verdict words are this verdict's and no other's
+        sent = s["sentence"]
+        for k, words in SENTENCE_VERDICT.items():
+            assert (words in sent) == (k == v), (aid, v, sent)
+        # the effects table: the same interval as summary.json, and the rule on it gives the verdict
+        eff = effects_row(build, aid, s)
+        ci_col = next(k for k in eff if k.endswith("% CI"))
+        assert eff[ci_col] == format_range(h["absolute_lower"], h["absolute_upper"], unit), (aid, eff)
+        lo, hi = _numbers(eff[ci_col])[:2]
+        assert verdict_rule(lo, hi, imp, credible=not failed) == v, (aid, eff[ci_col], v)
+        # the forest plot: one colour per verdict
+        assert colour == VERDICT_COLOURS[v].lower(), (aid, colour, v)
+        seen.append(v)
+    return seen
+
+
+def test_demo_pack_agrees_everywhere(demo_pack):
+    seen = check_agreement(demo_pack)
+    assert len(seen) == 11
+    assert {"improvement", "unclear"} <= set(seen)
+
+
+def test_real_pack_agrees_everywhere(real_pack):
+    seen = check_agreement(real_pack)
+    assert len(seen) == 2
