@@ -71,7 +71,7 @@ from evallib.its.comparators import (Comparators, _reasons, eligible_comparators
 from evallib.its.controlled import analyse_controlled
 from evallib.its.sdid import analyse_sdid
 from evallib.its.series import Series, combine_units, near_zero_pre_period, unit_panel
-from evallib.its.single import analyse_single, choose_model, interruption_specs
+from evallib.its.single import analyse_single, choose_model, interruption_specs, window
 from evallib.its.synthetic import analyse_synthetic
 from evallib.metrics import metric_info
 from evallib.periods import PERIODS_PER_YEAR, format_period, season_of
@@ -146,21 +146,14 @@ def _choose_scale(params, model: str, treated: Series, pre: np.ndarray, post: np
 def fit_aligned(params, table, *, model: str | None = None, treated: Series | None = None,
                 comparators_override: Sequence[str] | None = None) -> AlignedFit:
     """Prepare the data and run the batched estimator for the treated and placebo systems."""
-    if treated is None:
-        treated = combine_units(table, params.metric, params.units, params.aggregate, params.start, params.end)
-    specs = interruption_specs(params, treated)
+    win = window(params, table, treated)
+    treated, specs, periods, labels, in_fit = win.treated, win.specs, win.periods, win.labels, win.in_fit
     if model is None:
         model, _ = choose_model(params, treated)
-    periods = treated.periods
-    labels = [format_period(p) for p in periods]
     T = len(periods)
-    des = D.build_design(periods, specs, seasonality="none", exclude=params.exclude)
-    in_fit = np.asarray(des.in_fit, dtype=bool)
-    intr = specs[-1]
-    iP = labels.index(format_period(intr.period))
-    pre_all = np.arange(T) < iP
+    intr, iP, pre_all = win.evaluated, win.formation, win.pre
     post = ~pre_all
-    warns = list(treated.warnings) + list(des.warnings)
+    warns = list(win.warnings)
     scale, reason = _choose_scale(params, model, treated, pre_all & in_fit, post)
 
     tf = treated.frame

@@ -240,14 +240,6 @@ class ITSResult(BaseResult):
         labs = [p for p, f in zip(self.rows.periods, self.rows.in_fit) if f]
         return labs[0], labs[-1]
 
-    def _interruption(self, name: str | None) -> InterruptionSpec:
-        if name is None:
-            return self.interruptions[-1]
-        for i in self.interruptions:
-            if i.name == name:
-                return i
-        raise ParameterError(f"no interruption named {name!r}; have {[i.name for i in self.interruptions]}")
-
     # ------------------------------------------------------------------ coefficients
     def _term_rows(self, alpha: float, groups: dict) -> list[dict]:
         crit = self.fit.crit(alpha)

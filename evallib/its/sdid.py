@@ -69,9 +69,10 @@ from evallib.exceptions import ModelError, ParameterError
 from evallib.its import design as D
 from evallib import text as W
 from evallib.its.base import BaseResult
+from evallib.its.comparators import _reasons as comparators_reasons
 from evallib.its.comparators import eligible_comparators
 from evallib.its.series import Series, combine_units, unit_panel
-from evallib.its.single import interruption_specs
+from evallib.its.single import interruption_specs, window  # noqa: F401
 from evallib.periods import format_period
 from evallib.stats import sdid as S
 from evallib.text import created_timestamp, interval_label
@@ -134,10 +135,7 @@ def _wide(panel: pd.DataFrame, col: str, labels: Sequence[str], codes: Sequence[
 
 
 def _reasons(dropped: dict[str, str]) -> str:
-    from collections import Counter
-
-    c = Counter(r.split(" over ")[0].split(" before ")[0] for r in dropped.values())
-    return "; ".join(f"{k}: {v}" for k, v in c.most_common(3)) or "none dropped"
+    return comparators_reasons(dropped).replace("none", "none dropped") if not dropped else comparators_reasons(dropped)
 
 
 def prepare_panel(params, table, who: str = "design sdid") -> SDIDPanel:
@@ -149,16 +147,10 @@ def prepare_panel(params, table, who: str = "design sdid") -> SDIDPanel:
     """
 
     src = table.source
-    treated: Series = combine_units(table, params.metric, params.units, params.aggregate, params.start, params.end)
-    specs = interruption_specs(params, treated)
-    periods = treated.periods
-    labels = [format_period(p) for p in periods]
+    win = window(params, table)
+    treated, specs, periods, labels, keep = win.treated, win.specs, win.periods, win.labels, win.in_fit
     T = len(labels)
-    des = D.build_design(periods, specs, seasonality="none", exclude=params.exclude)
-    keep = np.asarray(des.in_fit, dtype=bool)
-    intr = specs[-1]
-    iP = labels.index(format_period(intr.period))
-    pre = np.arange(T) < iP
+    intr, iP, pre = win.evaluated, win.formation, win.pre
     T0 = int((keep & pre).sum())
     when = f"before {intr.name} ({format_period(intr.period)})"
     if T0 < MIN_PRE:
@@ -188,7 +180,7 @@ def prepare_panel(params, table, who: str = "design sdid") -> SDIDPanel:
                     f"period (exclude:), or drop the unit from units")
     comp = eligible_comparators(params, table, labels, pre & keep, need_ratio=ratio, need_den=False,
                                 treated=treated)
-    warns = list(treated.warnings) + list(des.warnings)
+    warns = list(win.warnings)
     if comp.dropped:
         warns.append(f"{len(comp.dropped)} comparator(s) dropped by the eligibility rule ({_reasons(comp.dropped)}); "
                      f"{len(comp.kept)} kept")

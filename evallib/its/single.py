@@ -30,6 +30,7 @@ the first usable period.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -264,3 +265,37 @@ def slope_change_test(fit: E.Fit, X: np.ndarray, cols: list[str], test_cols: lis
         out.update({"chi2": dd, "F": dd / q, "df": [q, None], "p": float(stats.chi2.sf(dd, q)),
                     "method": "likelihood-ratio (deviance) chi-squared test"})
     return out
+
+
+@dataclass
+class Window:
+    """The analysis window every comparator design starts from: the treated series combined,
+    its interruptions checked, the rows in the fit (not excluded, not in a transition), and the
+    evaluated interruption (the last) with its index ``formation`` and the ``pre`` mask."""
+
+    treated: Series
+    specs: list
+    periods: list
+    labels: list[str]
+    in_fit: np.ndarray
+    formation: int
+    pre: np.ndarray
+    warnings: list[str]
+
+    @property
+    def evaluated(self) -> D.InterruptionSpec:
+        return self.specs[-1]
+
+
+def window(params: Params, table, treated: Series | None = None) -> Window:
+    """The :class:`Window` of ``params`` on ``table`` (``treated``: an already combined series)."""
+    if treated is None:
+        treated = combine_units(table, params.metric, params.units, params.aggregate, params.start, params.end)
+    specs = interruption_specs(params, treated)
+    periods = treated.periods
+    labels = [format_period(p) for p in periods]
+    des = D.build_design(periods, specs, seasonality="none", exclude=params.exclude)
+    iP = labels.index(format_period(specs[-1].period))
+    return Window(treated=treated, specs=specs, periods=periods, labels=labels,
+                  in_fit=np.asarray(des.in_fit, dtype=bool), formation=iP, pre=np.arange(len(labels)) < iP,
+                  warnings=list(treated.warnings) + list(des.warnings))
