@@ -207,3 +207,49 @@ def test_demo_pack_agrees_everywhere(demo_pack):
 def test_real_pack_agrees_everywhere(real_pack):
     seen = check_agreement(real_pack)
     assert len(seen) == 2
+
+
+JARGON = ("Durbin-Watson", "Ljung-Box", "dispersion", "off scale", "Newey-West", "AR(1) rho")
+
+
+def main_page_text(html: str) -> str:
+    """A page without its technical appendix (``<details>`` blocks) and embedded images."""
+    html = re.sub(r"<details\b.*?</details>", "", html, flags=re.S)
+    return re.sub(r"data:[a-z/+.-]+;base64,[A-Za-z0-9+/=]+", "", html)
+
+
+def test_single_design_diagnostics_go_to_the_technical_appendix(tmp_path, monkeypatch):
+    """The single-group design on the demo's 52-week waiters: its robustness table and
+    model checks (Durbin-Watson, Ljung-Box, dispersion) are displayed inside one collapsed
+    ``<details class="technical">`` block, and none of that jargon is outside it."""
+    from IPython.display import HTML
+
+    from evallib.report import notebook as nb
+
+    assert cli_main(["demo-data", "--out", str(tmp_path / "demo")]) == 0
+    text = (REPO / "params" / "rtt_52w_waiters.yaml").read_text()
+    (tmp_path / "p.yaml").write_text(text.replace("data: ../data/demo/metrics.csv",
+                                                  f"data: {tmp_path / 'demo' / 'metrics.csv'}"))
+    shown = []
+
+    def capture(*objs, **kw):
+        for o in objs:
+            shown.append(o._repr_html_() if isinstance(o, HTML) else getattr(o, "data", str(o)))
+
+    monkeypatch.setattr("IPython.display.display", capture)
+    a = nb.start(tmp_path / "p.yaml", {"design": "single", "comparators": "none"})
+    res = nb.fit(a)
+    nb.show_system(a, res)
+    blocks = [s for s in shown if isinstance(s, str) and s.startswith('<details class="technical">')]
+    assert len(blocks) == 1
+    assert "Durbin-Watson" in blocks[0] and "Robustness" in blocks[0]
+    outside = " ".join(s for s in shown if isinstance(s, str) and s not in blocks)
+    assert not [w for w in JARGON if w in outside], outside[:500]
+
+
+@pytest.mark.parametrize("which", ["demo_pack", "real_pack"])
+def test_no_jargon_outside_the_technical_appendix(which, request):
+    build = request.getfixturevalue(which)
+    for page in build.glob("*/*.html"):
+        text = main_page_text(page.read_text(encoding="utf-8"))
+        assert not [w for w in JARGON if w in text], page.name

@@ -52,6 +52,7 @@ STRUCTURE = "|".join([
     r"\b\d+ (?:unusual value\(s\)|month\(s\) missing|missing or suppressed month\(s\)|value\(s\) suppressed)",
     r"\b\d+ comparator trusts", r"ranks \d+ of \d+", r"\bAt \d+ made-up start dates",
     r"param suppress_below</td><td[^>]*>\d+", r"board-summary/\d+",
+    r"\b\d+ comparator(?:\(s\)|s)?", r"\bvolume [\d.]+: \d+", r"\b\d+ placebo systems", r"\bfactor \d+",
 ])
 
 

@@ -35,6 +35,7 @@ import datetime as _dt
 import json
 import logging
 import os
+import re
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -118,6 +119,11 @@ def raw_counts(a: Analysis) -> set[int]:
     return a._counts
 
 
+_STRUCTURE = re.compile(r"\b\d+ (?:comparator|trust|placebo|system|month|quarter|period|observation|point|lead|lag|"
+                        r"unit|donor|specification)s?(?:\(s\))?|\bvolume [\d.]+: \d+|\branks \d+ of \d+|\bfactor (?:of )?\d+|"
+                        r"\b\d+ of \d+ (?:placebo|comparator|trust)")
+
+
 def disclose(a: Analysis, text: str) -> str:
     """``text`` with every raw count the default policy (NHS Digital: 1-7 as ``*``, other
     counts to the nearest 5) would not show as it is replaced by what it shows. Modelled
@@ -127,7 +133,9 @@ def disclose(a: Analysis, text: str) -> str:
 
     if not text:
         return text
-    for h in sorted(scan_text(text, raw_counts(a)), key=lambda h: -h.offset):
+    # numbers that count the design's structure (comparators, trusts, placebo systems, months) are not data
+    structure = sorted(set(m.group(0) for m in _STRUCTURE.finditer(text)), key=len, reverse=True)
+    for h in sorted(scan_text(text, raw_counts(a), ignore=structure), key=lambda h: -h.offset):
         text = text[:h.offset] + NHS_DIGITAL.show_count(h.value) + text[h.offset + len(h.text):]
     return text
 
@@ -506,7 +514,6 @@ def show_aligned(a: Analysis, res) -> None:
         md(f"**Comparators.** {d['n_comparators']} used ({d['comparator_rule']}); "
            f"{len(d['comparators_dropped'])} dropped. Scale: {d['scale_reason']}. Inference: "
            f"{d['inference']['method']}.")
-    a.notes.append(f"Scale: {d['scale_reason']}")
 
 
 def show_robustness(a: Analysis, res) -> None:
