@@ -638,11 +638,7 @@ class SyntheticResult(BaseResult):
 
     @property
     def coefficients(self) -> pd.DataFrame:
-        return pd.DataFrame(columns=["group", "term", "estimate", "se", "ci_lower", "ci_upper", "p"])
-
-    def conf_int(self, alpha: float | None = None) -> pd.DataFrame:
-        """No regression coefficients: an empty frame (columns term, ci_lower, ci_upper)."""
-        return pd.DataFrame(columns=["group", "term", "ci_lower", "ci_upper"])
+        return self.summary_frame()
 
     # ------------------------------------------------------------------ bands
     def _band(self, alpha: float | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -653,15 +649,15 @@ class SyntheticResult(BaseResult):
             return np.full(n, np.nan), np.full(n, np.nan)
         return np.quantile(P, a / 2, axis=1), np.quantile(P, 1 - a / 2, axis=1)
 
-    def counterfactual(self, interruption: str | None = None) -> pd.DataFrame:
+    def counterfactual(self, interruption: str | None = None, alpha: float | None = None) -> pd.DataFrame:
         """period, observed, fitted, counterfactual, cf_lower, cf_upper, in_fit.
 
         ``fitted`` and ``counterfactual`` are both the synthetic series (a synthetic
         control has one counterfactual, for the fitting date; ``interruption`` is
         accepted for interface compatibility and ignored). The band is the synthetic
-        series plus the placebo-gap quantiles at each period.
+        series plus the placebo-gap quantiles at each period, at level 1 - ``alpha``.
         """
-        lo, hi = self._band()
+        lo, hi = self._band(self._alpha(alpha))
         return pd.DataFrame({"period": self.labels, "observed": self.panel.treated,
                              "fitted": self.synthetic_series, "counterfactual": self.synthetic_series,
                              "cf_lower": self.synthetic_series + lo, "cf_upper": self.synthetic_series + hi,
@@ -674,31 +670,36 @@ class SyntheticResult(BaseResult):
                 return i.name
         return "fit_before"
 
-    def effects(self, horizons: Sequence[int] | None = None, alpha: float | None = None) -> pd.DataFrame:
+    @property
+    def interruptions(self) -> list:
+        """The params' interruptions as InterruptionSpecs (the base result's sentences name them)."""
+        from evallib.its.design import InterruptionSpec
+
+        return [InterruptionSpec.from_params(i, self.freq) for i in self.params.interruptions]
+
+    def _effect_records(self, horizons: Sequence[int], alpha: float) -> list[dict]:
         """Gap (observed - synthetic) at P+h and its cumulative sum over P..P+h, with placebo intervals.
 
-        Same columns as ``ITSResult.effects`` (``fitted`` is the observed value: a
-        synthetic control has no model fit of the treated series). ``relative`` is
-        observed / synthetic - 1 (missing when the synthetic is not positive), its
-        interval the absolute interval divided by the synthetic. ``_se`` and ``_p``
-        are permutation quantities (see the module docstring). Horizons past the
-        end of the data are skipped with a warning; periods with a missing treated
-        value count as 0 in the cumulative sum.
+        ``fitted`` is the observed value (a synthetic control has no model fit of the treated
+        series). ``relative`` is observed / synthetic - 1 (missing when the synthetic is not
+        positive), its interval the absolute interval divided by the synthetic. ``_se`` and ``_p``
+        are permutation quantities (see the module docstring). Horizons past the end of the data
+        are skipped with a warning; periods with a missing treated value count as 0 in the
+        cumulative sum. ``credible`` is False when the synthetic series is not finite.
         """
-        hs = sorted(set(int(h) for h in (self.params.horizons if horizons is None else horizons)))
-        a = self.alpha if alpha is None else float(alpha)
+        a = float(alpha)
         P = self._plc_scaled
         J = P.shape[1]
         pos = {p: i for i, p in enumerate(self.panel.periods)}
         i0 = pos.get(self.panel.fit_date)
-        rows = []
+        recs = []
         nan = float("nan")
         if i0 is not None:
             cum_plc = np.cumsum(np.where(np.isfinite(P[i0:]), P[i0:], 0.0), axis=0)
             g0 = self.gap[i0:]
             cum_gap = np.cumsum(np.where(np.isfinite(g0), g0, 0.0))
-        for h in hs:
-            per = self.panel.fit_date + h
+        for h in horizons:
+            per = self.panel.fit_date + int(h)
             if i0 is None or per not in pos:
                 msg = f"horizon {h} ({format_period(per)}) is past the end of the data; not reported"
                 if msg not in self.warnings:
@@ -708,30 +709,37 @@ class SyntheticResult(BaseResult):
             obs, cf, g = self.panel.treated[i], self.synthetic_series[i], self.gap[i]
             stats = {}
             for kind, est, dist in (("absolute", g, P[i] if J else None),
-                                    ("cumulative", cum_gap[h], cum_plc[h] if J else None)):
+                                    ("cumulative", cum_gap[int(h)], cum_plc[int(h)] if J else None)):
                 if dist is None or not np.isfinite(est):
-                    stats[kind] = (est, nan, nan, nan, nan)
+                    stats[kind] = (float(est), nan, nan, nan, nan)
                     continue
                 q_lo, q_hi = np.quantile(dist, [a / 2, 1 - a / 2])
                 se = float(np.std(dist, ddof=1)) if J > 1 else nan
                 p = (1 + int(np.sum(np.abs(dist) >= abs(est)))) / (J + 1)
-                stats[kind] = (est, se, est - q_hi, est - q_lo, p)
+                stats[kind] = (float(est), se, float(est - q_hi), float(est - q_lo), float(p))
             est, se, lo, hi, p = stats["absolute"]
-            if cf > 0:
-                stats["relative"] = (g / cf, se / cf, lo / cf, hi / cf, p)
-            else:
-                stats["relative"] = (nan, nan, nan, nan, nan)
-            row = {"interruption": self.interruption_name, "horizon": h, "period": format_period(per),
-                   "observed": obs, "fitted": obs, "counterfactual": cf, "observed_minus_cf": g}
-            for kind in ("absolute", "relative", "cumulative"):
-                e, s_, l_, u_, p_ = stats[kind]
-                row.update({kind: e, f"{kind}_se": s_, f"{kind}_lower": l_, f"{kind}_upper": u_,
-                            f"{kind}_p": p_})
-            rows.append(row)
-        cols = ["interruption", "horizon", "period", "observed", "fitted", "counterfactual", "observed_minus_cf"]
-        for kind in ("absolute", "relative", "cumulative"):
-            cols += [kind, f"{kind}_se", f"{kind}_lower", f"{kind}_upper", f"{kind}_p"]
-        return pd.DataFrame(rows, columns=cols)
+            stats["relative"] = (g / cf, se / cf, lo / cf, hi / cf, p) if cf > 0 else (nan,) * 5
+            recs.append({"interruption": self.interruption_name, "horizon": int(h), "period": format_period(per),
+                         "observed": float(obs), "fitted": float(obs), "counterfactual": float(cf),
+                         "credible": bool(np.isfinite(cf)), **stats})
+        return recs
+
+    def summary_frame(self, alpha: float | None = None) -> pd.DataFrame:
+        """The mean gap after the fitting date (group ``difference``, term ``mean_effect[NAME]``),
+        with its placebo interval at level 1 - alpha; a synthetic control has no regression terms."""
+        a = self._alpha(alpha)
+        P = self._plc_scaled
+        pm = self.panel.post_mask
+        est = float(np.nanmean(self.gap[pm])) if pm.any() else float("nan")
+        rows = []
+        if P.shape[1] and np.isfinite(est):
+            dist = np.nanmean(P[pm], axis=0)
+            q_lo, q_hi = np.quantile(dist, [a / 2, 1 - a / 2])
+            p = (1 + int(np.sum(np.abs(dist) >= abs(est)))) / (dist.size + 1)
+            rows.append({"group": "difference", "term": f"mean_effect[{self.interruption_name}]", "estimate": est,
+                         "se": float(np.std(dist, ddof=1)) if dist.size > 1 else float("nan"),
+                         "ci_lower": est - q_hi, "ci_upper": est - q_lo, "p": float(p)})
+        return pd.DataFrame(rows, columns=["group", "term", "estimate", "se", "ci_lower", "ci_upper", "p"])
 
     # ------------------------------------------------------------------ reports
     def diagnostics(self) -> dict:
@@ -772,43 +780,12 @@ class SyntheticResult(BaseResult):
         return pd.DataFrame(columns=["model", "group", "term", "estimate", "se", "ci_lower", "ci_upper", "p",
                                      "note"])
 
-    def sentence(self, rec: dict) -> str:
-        """One plain-English sentence for a row of ``effects()``."""
-        from evallib import text as W
-        from evallib.metrics import metric_info
+    def counterfactual_phrase(self, name: str) -> str:
+        return f"the synthetic control built from {len(self.panel.donor_codes)} comparators"
 
-        info = metric_info(self.params.metric)
-        h = int(rec["horizon"])
-        name = str(rec["interruption"]).replace("_", " ")
-        level = f"{100 * (1 - self.alpha):g}% placebo interval"
-        when = W.when(h, name, self.freq, rec["period"], format_period(self.panel.fit_date))
-        rel_lo = rec.get("relative_lower", float("nan"))
-        use_points = (info.unit == "%" or not np.isfinite(rec.get("relative", float("nan")))
-                      or (np.isfinite(rel_lo) and rel_lo < -1.0))   # a fall of more than 100%: use units
-        if use_points:
-            est, lo, hi = rec["absolute"], rec["absolute_lower"], rec["absolute_upper"]
-            fmt = lambda v: W.amount(v, info.unit)  # noqa: E731
-        else:
-            est, lo, hi = rec["relative"], rec["relative_lower"], rec["relative_upper"]
-            fmt = W.percent
-        subject = W.subject(info.label)
-        if not np.isfinite(est):
-            return f"{when}, the gap between {subject} and the synthetic control could not be estimated."
-        direction = "higher" if est > 0 else "lower"
-        if np.isfinite(lo) and np.isfinite(hi):
-            if lo > 0 or hi < 0:
-                ci = f"({level} {fmt(min(abs(lo), abs(hi)))} to {fmt(max(abs(lo), abs(hi)))} {direction})"
-            else:
-                ci = f"({level} {fmt(lo)} lower to {fmt(hi)} higher; the interval includes no change)"
-        else:
-            ci = "(no placebo interval: too few donors)"
-        verb = "were" if W.is_plural(info.label) else "was"
-        return (f"{when}, {subject} {verb} {fmt(est)} {direction} than the synthetic control built from "
-                f"{len(self.panel.donor_codes)} comparators predicts {ci}.")
-
-    def sentences(self, horizons: Sequence[int] | None = None) -> list[str]:
-        """One sentence per effect, then one on the placebo-in-space test."""
-        out = [self.sentence(r) for r in self.effects(horizons).to_dict("records")]
+    def sentences(self, horizons: Sequence[int] | None = None, alpha: float | None = None) -> list[str]:
+        """One sentence per effect (the base result's rule), then one on the placebo-in-space test."""
+        out = super().sentences(horizons, alpha)
         if self.placebo_p is not None:
             out.append(f"For {self.interruption_name.replace('_', ' ')} ({format_period(self.panel.fit_date)}), the "
                        f"post/pre-period RMSPE ratio was {self.rmspe_ratio:.2f}, ranked "
