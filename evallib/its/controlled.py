@@ -100,8 +100,7 @@ warning says the log-scale comparison rests on almost nothing and to read the ab
 effects (the check is :func:`evallib.its.series.near_zero_pre_period`, shared with the
 synthetic control).
 
-**Options beyond DESIGN.md §2** are read with ``getattr(params, name, default)`` (they
-work as soon as the params schema has them) and can be overridden by keyword:
+**Options beyond docs/contracts.md §2** are params keys and can be overridden by keyword:
 ``controlled_method`` ('stacked' | 'difference'), ``shared_interruptions`` ('auto' |
 'none' | [names]), ``comparator_scale`` ('auto' | 'none' | 'pre_mean'),
 ``controlled_cov`` ('panel' | 'driscoll-kraay').
@@ -398,7 +397,7 @@ def group_contrasts(columns: Sequence[str], design: Design) -> dict[str, dict[st
 
 # =========================================================================== preparation
 def _option(params, name: str, override, allowed: Sequence[str], default: str) -> str:
-    value = override if override is not None else getattr(params, name, default)
+    value = override if override is not None else getattr(params, name)
     if value is None:
         value = default
     if value not in allowed:
@@ -543,7 +542,7 @@ def shared_names(params, override=None) -> list[str]:
     ``[]``: every interruption is interacted (the full Linden 2015 model); a list names them.
     """
     names = [i.name for i in params.interruptions]
-    v = override if override is not None else getattr(params, "shared_interruptions", "auto")
+    v = override if override is not None else params.shared_interruptions
     if v is None or v == "auto":
         return names[:-1]
     if v == "none":
@@ -648,7 +647,7 @@ def _fit_stacked_design(params, model, data: ControlledData, design: Design, tre
             "cov_type": f.extra.get("cov_type"), "hac_lags": lags,
             "hac_lag_rule": (f"auto for panels: floor(4*(T/100)^(2/9)) with T = {int(design.in_fit.sum())} fitted "
                              f"periods of one unit (Newey-West 1994 rule of thumb; Bartlett, no prewhitening)"
-                             if getattr(params, "hac_lags", "auto") == "auto"
+                             if params.hac_lags == "auto"
                              else "given in the params (Bartlett kernel, no prewhitening)"),
             "n_rows_stacked": int(rows.sum()),
             "n_obs_treated": int(n_units_fit[0]),
@@ -734,8 +733,8 @@ def _fit_difference_design(params, model, data: ControlledData, design: Design, 
     keep = [j for j, c in enumerate(base_all) if c not in shared_cols]
     Xb = design.X.to_numpy(dtype=float)
     Xf = Xb[rows]
-    hac = getattr(params, "hac_lags", "auto")
-    kw = dict(hac_lags=hac, arima_order=tuple(getattr(params, "arima_order", (1, 0, 0))))
+    hac = params.hac_lags
+    kw = dict(hac_lags=hac, arima_order=tuple(params.arima_order))
     f_c = est.fit(model, Xf, comp_mean[rows], columns=base_all, **kw)
     f_d = est.fit(model, Xf[:, keep], diff[rows], columns=[base_all[j] for j in keep], **kw)
     k = len(base_all)
