@@ -398,9 +398,9 @@ def test_model_view_of_a_synthetic_control_has_weights_not_coefficients(demo_rel
     table = [o for o in shown if hasattr(o, "columns")][-1]
     assert set(table["Status"]) == {"kept"} and table["Reason"].str.startswith("weight ").all()
     shown.clear()
-    assert len(nb.show_coefficients(a, res)) == 0
-    assert shown == ["**Coefficients.** The synthetic design (synthetic-control) has no regression coefficients; "
-                     "its donor weights are in the comparators table above."]
+    coef = nb.show_coefficients(a, res)            # no regression terms: the mean post-period gap, placebo CI
+    assert list(coef["term"]) == ["mean_effect[collaborative]"] and list(coef["group"]) == ["difference"]
+    assert coef["ci_lower"].iloc[0] < coef["estimate"].iloc[0] < coef["ci_upper"].iloc[0]
     assert nb.show_fit_check(a, res)["n"] == 29       # observed minus fitted in the fitted periods
 
 

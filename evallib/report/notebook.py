@@ -766,8 +766,17 @@ def covid_caveat(a: Analysis, res) -> str:
     covid = next((d for n, d in names.items() if "covid" in n.lower()), None)
     prim = names.get(a.primary)
     when = f" (from {covid})" if covid else ""
+    gap = ""
+    if covid and prim:
+        from evallib.periods import parse_period
+        from evallib.text import number_word, unit_word
+
+        n = (parse_period(prim) - parse_period(covid)).n
+        if n > 0:
+            gap = f"{number_word(n)} {unit_word(getattr(a.table, 'freq', 'M'))}{'s' if n != 1 else ''} "
+    units = ", ".join(a.params.units)
     if res.design == "single":
-        return (f"**COVID-19.** The pandemic{when} struck {'six months ' if covid == '2020-03' and prim == '2020-09' else ''}"
+        return (f"**COVID-19.** The pandemic{when} struck {gap}"
                 f"before the collaborative formed ({prim}). A single-group analysis cannot separate the "
                 f"collaborative from the pandemic and the recovery that followed, so the change after "
                 f"{prim} may be partly or wholly COVID-19. "
@@ -776,9 +785,12 @@ def covid_caveat(a: Analysis, res) -> str:
                 + "Read these results as descriptive.")
     return (f"**COVID-19.** The pandemic{when} hit every trust, just before the collaborative formed "
             f"({prim}). The comparator trusts share that shock, so the {res.design} design removes "
-            f"the part of COVID-19 that was common to all trusts. If COVID-19 hit the Black Country "
-            f"harder or recovered differently, that difference would still be in the estimate; the "
-            f"wash-out sensitivity analysis ({a.params.washout} left out) checks this.")
+            f"the part of COVID-19 that was common to all trusts"
+            + (", month by month, and the trusts' own lasting level change at COVID-19 is estimated "
+               "before formation" if hasattr(res, "event_study") else "")
+            + f". If COVID-19 hit {units} harder or recovered differently in a way that was still changing "
+            f"after formation, that difference would still be in the estimate; the event study, the "
+            f"wash-out sensitivity analysis ({a.params.washout} left out) and the placebo systems check this.")
 
 
 def show_findings(a: Analysis, res) -> list[str]:
