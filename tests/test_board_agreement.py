@@ -142,7 +142,7 @@ def forest_colours(rows: list[dict]) -> list[str]:
     matplotlib.use("Agg")
     from evallib.plots.pack import forest_plot
 
-    fig, ax = forest_plot(rows)
+    fig, ax = forest_plot(rows, better_right=True)       # as the index draws it
     n = len(rows)
     by_y = {}
     for line in ax.lines:

@@ -34,16 +34,20 @@ def _isnan(x) -> bool:
 
 
 def forest_plot(rows, *, xlabel: str = "Change against expected without the collaborative (%)",
-                title: str | None = None, synthetic: bool = False, ax=None, clip: float | None = None):
-    """Forest plot: one row per analysis, point estimate and interval, on a "worse ←→ better" axis.
+                title: str | None = None, synthetic: bool = False, ax=None, clip: float | None = None,
+                better_right: bool = False):
+    """Forest plot: one row per analysis, point estimate and interval; with
+    ``better_right=True`` (the pack index) on a "worse ←→ better" axis.
 
     ``rows``: DataFrame (or list of dicts) with ``label``, ``estimate``, ``lower``,
     ``upper``, ``improvement`` (increase/decrease/neutral) and optionally ``verdict`` and
-    ``failed_checks``. For a lower-is-better measure the signs are flipped (and the row
-    says so), so that right is always better; a neutral measure keeps its sign (right is
-    higher). A row with failed checks is drawn hollow and marked "checks failed". The
-    axis is cut at ``clip`` (default: 1.5 × the largest |estimate|, at least 25 and at
-    most 150 percentage points) and an interval running beyond it ends in an arrow with
+    ``failed_checks``. With ``better_right``, for a lower-is-better measure the signs are
+    flipped (and the row says so), so that right is always better; a neutral measure keeps
+    its sign (right is higher); "← worse" and "better →" are written under the axis. A
+    row with failed checks is drawn hollow and marked "checks failed". With
+    ``better_right`` the axis is cut at ``clip`` (default: 1.5 × the largest |estimate|,
+    at least 25 and at most 150 percentage points; without it, only when ``clip`` is
+    given) and an interval running beyond it ends in an arrow with
     its bound written beside it, so a clipped band says so; an estimate beyond it is a
     triangle at the edge with its value written beside it. Rows with a missing estimate
     are drawn as a "no estimate" label. Order is kept, top to bottom. The legend sits
@@ -62,15 +66,15 @@ def forest_plot(rows, *, xlabel: str = "Change against expected without the coll
         fig = ax.figure
     ests = [abs(float(e)) for e in df.get("estimate", []) if not _isnan(e)]
     if clip is None:
-        clip = min(150.0, max(25.0, 1.5 * max(ests, default=0.0)))
+        clip = min(150.0, max(25.0, 1.5 * max(ests, default=0.0))) if better_right else math.inf
     ys = list(range(n))[::-1]
     labels, notes, present = [], [], []
     for y, (_, r) in zip(ys, df.iterrows()):
         imp = r.get("improvement", "neutral")
-        flip = -1.0 if imp == "decrease" else 1.0
+        flip = -1.0 if (better_right and imp == "decrease") else 1.0
         failed = [c for c in (r.get("failed_checks") or []) if c] if isinstance(r.get("failed_checks"), list) else []
         labels.append(wrap_label(str(r["label"]), 34))
-        notes.append("; ".join(x for x in ("lower is better: sign flipped" if imp == "decrease" else "",
+        notes.append("; ".join(x for x in ("lower is better: sign flipped" if flip < 0 else "",
                                             "\u26a0 checks failed" if failed else "") if x))
         est, lo, hi = r.get("estimate"), r.get("lower"), r.get("upper")
         if _isnan(est):
@@ -99,7 +103,8 @@ def forest_plot(rows, *, xlabel: str = "Change against expected without the coll
             ax.text(ec - np.sign(e) * clip * 0.03, y - 0.22, f"estimate {e:+.0f}% (off the chart)".replace("-", "\u2212"),
                     ha="right" if e > 0 else "left", va="top", fontsize=8.5, color=colour)
     ax.axvline(0, color=palette.NHS_BLACK, linewidth=1)
-    ax.set_xlim(-clip * 1.25, clip * 1.25)
+    if math.isfinite(clip):
+        ax.set_xlim(-clip * 1.25, clip * 1.25)
     ax.set_yticks(ys)
     ax.set_yticklabels(labels if n else [], fontsize=9.5)
     for y, note, lab in zip(ys, notes, labels):
@@ -113,10 +118,11 @@ def forest_plot(rows, *, xlabel: str = "Change against expected without the coll
     from matplotlib.transforms import offset_copy
 
     below = offset_copy(ax.transAxes, fig=fig, y=-44, units="points")
-    ax.text(1.0, 0.0, "better \u2192", transform=below, ha="right", va="top", fontsize=10,
-            fontweight="bold", color=palette.NHS_GREEN)
-    ax.text(0.0, 0.0, "\u2190 worse", transform=below, ha="left", va="top", fontsize=10,
-            fontweight="bold", color=palette.NHS_RED)
+    if better_right:
+        ax.text(1.0, 0.0, "better \u2192", transform=below, ha="right", va="top", fontsize=10,
+                fontweight="bold", color=palette.NHS_GREEN)
+        ax.text(0.0, 0.0, "\u2190 worse", transform=below, ha="left", va="top", fontsize=10,
+                fontweight="bold", color=palette.NHS_RED)
     ax.grid(axis="y", visible=False)
     if title:
         ax.set_title(title, loc="left", pad=34)

@@ -208,7 +208,7 @@ def write_index(build: Path, manifest: dict) -> Path:
     unit_w = next((r["period_word"] for r in rows if r.get("period_word")), "month")
     horizon = f"{hzs[0]} {unit_w}{'s' if hzs[0] != 1 else ''}" if len(hzs) == 1 else ""
     if forest_rows:
-        fig, _ = forest_plot(forest_rows, synthetic=synthetic,
+        fig, _ = forest_plot(forest_rows, synthetic=synthetic, better_right=True,
                              xlabel=f"Change against expected without the {primary} (%)"
                              + (f", at {horizon}" if horizon else "") + "; right is better")
         forest = png_data_uri(fig)
