@@ -253,3 +253,34 @@ def test_no_jargon_outside_the_technical_appendix(which, request):
     for page in build.glob("*/*.html"):
         text = main_page_text(page.read_text(encoding="utf-8"))
         assert not [w for w in JARGON if w in text], page.name
+
+
+SPC_WORDS = {"rebased": "the limits were recalculated there after a sustained, settled change",
+             "held": "the change from then on is still a trend, so the limits before it are kept",
+             "none": "no sustained change starts there, so the limits carry on"}
+
+
+def test_each_spc_decision_is_stated_on_its_page(demo_pack):
+    """Every interruption date is a candidate for new SPC limits; the page says, for each,
+    what was decided, and a rebase names the old and new means. On the demo at least one
+    measure is rebased (the cancer 62-day step at COVID-19) and at least one is not."""
+    from evallib.text import long_period
+
+    decisions = []
+    for s_path in demo_pack.glob("*/summary.json"):
+        s = json.loads(s_path.read_text())
+        if s.get("kind") == "data_quality":
+            continue
+        page = unescape(re.sub(r"<[^>]+>", "", (s_path.parent / f"{s['id']}.html").read_text(encoding="utf-8")))
+        page = re.sub(r"\s+", " ", page)
+        spc = s["spc"]
+        assert [d["date"] for d in spc["decisions"]] == ["2020-03", "2020-09"], s["id"]
+        assert spc["rebase"] == [d["date"] for d in spc["decisions"] if d["decision"] == "rebased"]
+        for d in spc["decisions"]:
+            said = re.search(rf"At {long_period(d['date'])} \([a-z ]+\): ([^.]*)\.", page)
+            assert said and said.group(1).startswith(SPC_WORDS[d["decision"]]), (s["id"], d, said)
+            if d["decision"] == "rebased":
+                assert "the mean moved from" in said.group(1), (s["id"], said.group(1))
+            decisions.append((s["id"], d["date"], d["decision"]))
+    assert ("cancer_62d_pct", "2020-03", "rebased") in decisions
+    assert any(x[2] != "rebased" for x in decisions)

@@ -751,10 +751,19 @@ def show_spc(a: Analysis, rebase="evidenced"):
         from evallib.periods import format_period, parse_period
 
         names = {format_period(parse_period(i.date)): i.name.replace("_", " ") for i in p.interruptions}
+        means = {row["start"]: (k, row["mean"]) for k, row in enumerate(r.groups.to_dict("records"))}
+
+        def moved(d):
+            k = means.get(d["date"], (None,))[0]
+            if d["decision"] != "rebased" or not k:
+                return ""
+            return (f"; the mean moved from {fmt(r.groups.iloc[k - 1]['mean'], unit)} to "
+                    f"{fmt(r.groups.iloc[k]['mean'], unit)}")
+
         text += " " + " ".join(f"At {long_period(d['date'])} ({names.get(d['date'], 'a known date')}): "
                                f"{words[d['decision']]}"
                                + (f" ({d['point_type']})" if d["decision"] != "none" and d.get("point_type")
-                                  and d["point_type"] != "neither" else "") + "."
+                                  and d["point_type"] != "neither" else "") + moved(d) + "."
                                for d in r.decisions)
     md(text)
     return r
@@ -879,7 +888,10 @@ def board_summary(a: Analysis, res) -> dict:
             headline["observed"] = NHS_DIGITAL.apply_count(headline["observed"])
     spc = None
     if a.spc is not None:
-        spc = {"variation": a.spc.variation, "assurance": a.spc.assurance, "target": a.spc.target}
+        spc = {"variation": a.spc.variation, "assurance": a.spc.assurance, "target": a.spc.target,
+               "rebase": list(a.spc.rebase), "freeze": list(getattr(a.spc, "freeze", [])),
+               "decisions": [{"date": d["date"], "decision": d["decision"]}
+                             for d in getattr(a.spc, "decisions", [])]}
     return {"schema": "evallib.board-summary/1", "id": a.params.analysis_id, "title": a.params.display_title,
             "metric": a.params.metric, "label": a.info.label, "unit": a.info.unit, "aim": a.info.aim,
             "improvement": a.improvement, "design": res.design, "model": res.model,
