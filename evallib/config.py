@@ -222,7 +222,7 @@ class Params(_Strict):
     metric: str
     units: list[str] = Field(min_length=1)
     aggregate: Aggregate = "sum"
-    comparators: Union[Literal["none", "all_other", "matched"], list[str]] = "none"
+    comparators: Union[Literal["none", "all_other", "matched", "not_yet_treated"], list[str]] = "none"
     design: Design = "auto"
     start: str | None = None
     end: str | None = None
@@ -253,6 +253,29 @@ class Params(_Strict):
     sdid: SDIDOptions = Field(default_factory=SDIDOptions)
     id: str | None = None                  # analysis id inside a pack (default: metric); a plain name
     notebook: str | None = None            # notebook for `evallib run`/`batch` (default its_outcome)
+    # --- provider collaborative memberships (evallib/data/memberships.py): with a table, the aligned
+    # design's comparators default to not_yet_treated (each comparator used up to the period before it
+    # joins any collaborative; evallib/its/comparators.py). The path is relative to the params file.
+    memberships: Path | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _memberships_default(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("memberships") not in (None, "") and "comparators" not in data:
+            data = {**data, "comparators": "not_yet_treated"}
+        return data
+
+    @model_validator(mode="after")
+    def _not_yet_treated_ok(self) -> "Params":
+        if self.comparators == "not_yet_treated":
+            if self.memberships is None:
+                raise ValueError("comparators not_yet_treated needs memberships: PATH, the membership table "
+                                 "(evallib/data/collaboratives.csv shows the format); or use all_other")
+            if self.resolved_design != "controlled" or self.controlled_method != "aligned":
+                raise ValueError(f"comparators not_yet_treated is available in the aligned design only (design "
+                                 f"{self.design}, controlled_method {self.controlled_method}): use design controlled "
+                                 f"with controlled_method aligned, or comparators all_other")
+        return self
 
     @field_validator("id")
     @classmethod
@@ -517,14 +540,16 @@ def _validate(model, raw: dict, source: str, prefix: str = ""):
 
 def _resolve_paths(raw: dict, base: Path) -> dict:
     raw = dict(raw)
-    if "data" in raw and isinstance(raw["data"], (str, Path)) and str(raw["data"]).strip():
-        p = Path(str(raw["data"])).expanduser()
+    for key in ("data", "memberships"):
+        if key not in raw or not isinstance(raw[key], (str, Path)) or not str(raw[key]).strip():
+            continue
+        p = Path(str(raw[key])).expanduser()
         if not p.is_absolute():
             try:
                 p = (base / p).resolve()
             except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL: the loader/validator names it
                 p = Path(os.path.abspath(base / p))
-        raw["data"] = p
+        raw[key] = p
     return raw
 
 
