@@ -284,3 +284,49 @@ def test_each_spc_decision_is_stated_on_its_page(demo_pack):
             decisions.append((s["id"], d["date"], d["decision"]))
     assert ("cancer_62d_pct", "2020-03", "rebased") in decisions
     assert any(x[2] != "rebased" for x in decisions)
+
+
+def _flag_counts(details: str) -> tuple[int, int]:
+    """(the sum of the counts the flags state, the sum of what they list) for unusual values."""
+    stated = listed = 0
+    for n, inner in re.findall(r"(\d+) unusual value\(s\) \(([^)]*)\)", details):
+        stated += int(n)
+        more = re.search(r" and (\d+) more$", inner)
+        periods = re.findall(r"\d{4}-\d{2}", inner)
+        listed += len(periods) + (int(more.group(1)) if more else 0)
+    return stated, listed
+
+
+def test_data_quality_counts_agree_with_what_they_list(demo_pack):
+    """The demo's data-quality page: each measure's "Unusual values" count equals the counts
+    its flags state, and each flag lists as many periods (plus "and N more") as it counts.
+    The demo's 52-week waiters have 16 (5 + 4 + 4 + 3 across the four trusts)."""
+    page = (demo_pack / "data_quality" / "data_quality.html").read_text(encoding="utf-8")
+    table = next(t for t in re.findall(r"<table>.*?</table>", page, flags=re.S) if "Unusual values" in t)
+    trs = re.findall(r"<tr>(.*?)</tr>", table, flags=re.S)
+    head = _cells(trs[0])
+    rows = [dict(zip(head, _cells(tr))) for tr in trs[1:]]
+    assert len(rows) == 11
+    for row in rows:
+        stated, listed = _flag_counts(row["Details"])
+        assert int(row["Unusual values"]) == stated == listed, row
+    assert next(r for r in rows if r["Measure"] == "52-week waiters")["Unusual values"] == "16"
+
+
+def test_a_flag_names_every_period_it_counts_or_says_how_many_more():
+    import numpy as np
+
+    from evallib.report.quality import listing, summarise_metric
+
+    assert listing(["a", "b", "c"]) == "a, b and c"
+    assert listing([f"p{k}" for k in range(9)]) == "p0, p1, p2, p3, p4, p5 and 3 more"
+    periods = pd.period_range("2019-01", periods=48, freq="M").strftime("%Y-%m")
+    values = np.full(48, 100.0) + np.tile([1.0, -1.0], 24)
+    spikes = [5, 10, 15, 20, 25, 30, 35, 40, 45]
+    values[spikes] = 400.0
+    frame = pd.DataFrame({"period": periods, "org_code": "A", "metric": "m", "value": values})
+    q = summarise_metric(frame, "m", ["A"])
+    assert int(q.table["outliers"].sum()) == 9
+    flag = next(f for f in q.flags if "unusual" in f)
+    assert _flag_counts(flag) == (9, 9)
+    assert "and 3 more" in flag

@@ -25,8 +25,18 @@ Typical use (``notebooks/its_outcome.ipynb``)::
     nb.write_outputs(a, res)                 # results.json and summary.json, atomically
 
 Board pages carry no row-level data: tables are effects, per-trust coverage
-counts and model summaries; counts below ``params.suppress_below`` are shown as
-``<N``.
+counts and model summaries. Every count taken from the data that a page or
+``summary.json`` shows passes through the NHS Digital disclosure rule
+(:mod:`evallib.report.disclosure`, docs/disclosure.md): the effects table's
+*Observed*, the per-trust panels (months of 1-7 are gaps, others rounded to 5),
+the sentences and warnings (:func:`disclose`, which leaves the design's structural
+numbers such as "19 comparators" alone) and the headline's observed value in
+``summary.json``; modelled values (expected, effects, SPC limits) and percentages
+are exempt. Two depths: diagnostics, the credibility scorecard, robustness and
+sensitivity tables go into collapsed ``<details class="technical">`` blocks
+(:func:`technical`), which the PDF prints in its technical appendix; the main page
+keeps plain words (a failed check is named there, a single-group estimate that is
+not credible is shown as "not credible").
 """
 from __future__ import annotations
 
