@@ -141,3 +141,31 @@ def test_params_key_resolves_relative_to_params_file_and_defaults_comparators(tm
 def test_parse_from_text_names_the_source():
     with pytest.raises(DataError, match=r"^here\.csv: line 2: joined"):
         parse_memberships(HEADER + "a,A,RNA,x,\n", "here.csv")
+
+
+def test_demo_writes_staggered_memberships_and_keeps_the_data(tmp_path):
+    """The demo's collaboratives.csv: the Black Country four from 2020-09 and the 36 comparators in
+    nine collaboratives of 3-5 trusts joining 2020-12 to 2022-07; metrics.csv is unchanged (the
+    same hash as before the table was added), truth.json lists them under `collaboratives`."""
+    import hashlib
+    import json
+
+    from evallib.data.demo import generate
+    from evallib.data.table import load_table
+
+    paths = generate(tmp_path)
+    assert hashlib.md5(paths["metrics"].read_bytes()).hexdigest() == "188994b92137b30a608f1f687224e05b"
+    m = load_memberships(paths["collaboratives"]).validate_against(load_table(paths["metrics"]))
+    ids = m.collaboratives()
+    assert ids[0] == "black_country" and m.members("black_country") == BC
+    assert len(ids) == 10
+    sizes = [len(m.members(c)) for c in ids[1:]]
+    assert sum(sizes) == 36 and min(sizes) == 3 and max(sizes) == 5
+    dates = [str(m.formation(c)) for c in ids[1:]]
+    assert dates == ["2020-12", "2021-04", "2021-07", "2021-10", "2022-01", "2022-04", "2022-04", "2022-07",
+                     "2022-07"]
+    assert sorted(c for c in m.org_codes() if c.startswith("ZZ")) == [f"ZZ{k:03d}" for k in range(1, 37)]
+    truth = json.loads(paths["truth"].read_text())
+    assert [c["id"] for c in truth["collaboratives"]] == ids
+    assert [c["planted"] for c in truth["collaboratives"]] == [True] + [False] * 9
+    assert load_memberships(paths["collaboratives"]).rows[0].line == 5   # after the three comment lines and header

@@ -28,6 +28,11 @@ The COVID-19 shape is nonlinear (a fall, recovery, the 2020/21 winter wave and
 the long backlog growth), so a single-group ITS with level and slope terms cannot
 absorb it: that is deliberate, and it is what controlled designs are for.
 
+``collaboratives.csv`` (the membership format of evallib/data/memberships.py) puts the four in the
+Black Country collaborative from 2020-09 and the 36 comparators in nine collaboratives of their own
+(3-5 trusts), joining from 2020-12 to 2022-07 (:data:`COMPARATOR_COLLABORATIVES`); truth.json lists
+them under ``collaboratives``. No effect is planted in the comparators' collaboratives.
+
 ``truth.json`` records every planted effect and every deliberate null, in the
 terms of docs/contracts.md §3 (level change, slope change per month, the scale and unit),
 and the system-level expected effect at horizons 0, 6, 12 and 24 months in the
@@ -63,6 +68,19 @@ TREATED = [
     ("RBK", "Walsall Healthcare NHS Trust", 0.66),
 ]
 N_COMPARATORS = 36
+TREATED_COLLABORATIVE = ("black_country", "Black Country Provider Collaborative")
+
+# The comparators' own collaboratives (collaboratives.csv): (size, joining month), in ZZ order. Staggered
+# from late 2020 to July 2022, when collaboratives became mandatory (NHS England, "Working together at
+# scale", August 2021: every acute and mental health trust in one by April 2022). No effect is planted in
+# them: planting one would change the comparators' rows of metrics.csv, and with them every number of the
+# Black Country demo; they are nulls, so a national average by event time on this demo is zero.
+COMPARATOR_COLLABORATIVES = [(3, "2020-12"), (4, "2021-04"), (5, "2021-07"), (4, "2021-10"), (4, "2022-01"),
+                             (5, "2022-04"), (3, "2022-04"), (4, "2022-07"), (4, "2022-07")]
+MEMBERSHIP_HEADER = """# SYNTHETIC demo data: not real NHS figures. Provider collaborative memberships of the demo's
+# trusts, in the format of evallib/data/collaboratives.csv (evallib/data/memberships.py):
+# collaborative_id, collaborative_name, org_code (ODS code), joined (YYYY-MM), left (optional YYYY-MM).
+"""
 
 
 @dataclass(frozen=True)
@@ -280,12 +298,47 @@ def generate_frame(seed: int = SEED) -> tuple[pd.DataFrame, dict]:
         "unit_sizes": dict(zip(units["org_code"], units["size"].astype(float))),
         "horizons": list(HORIZONS),
         "effects": truth_effects,
+        "collaboratives": _collaboratives_truth(),
     }
     return data, truth
 
 
+def collaboratives() -> list[dict]:
+    """The demo's collaboratives: id, name, members, joined (the Black Country four, then the
+    comparators' own, :data:`COMPARATOR_COLLABORATIVES`)."""
+    out = [{"id": TREATED_COLLABORATIVE[0], "name": TREATED_COLLABORATIVE[1], "members": [c for c, _, _ in TREATED],
+            "joined": FORMATION}]
+    k = 0
+    for j, (size, joined) in enumerate(COMPARATOR_COLLABORATIVES, start=1):
+        members = [f"ZZ{k + i + 1:03d}" for i in range(size)]
+        k += size
+        out.append({"id": f"demo_c{j:02d}", "name": f"Demo Collaborative {j:02d} (SYNTHETIC)", "members": members,
+                    "joined": joined})
+    assert k == N_COMPARATORS
+    return out
+
+
+def _collaboratives_truth() -> list[dict]:
+    out = []
+    for c in collaboratives():
+        bc = c["id"] == TREATED_COLLABORATIVE[0]
+        out.append({**c, "planted": bc,
+                    "note": ("the planted effects are those of `effects` (every metric, from the joining date)" if bc
+                             else "no planted effect (a null): planting one would change the comparators' rows and "
+                                  "so the Black Country demo")})
+    return out
+
+
+def memberships_csv() -> str:
+    """The demo's membership table (collaboratives.csv), as text."""
+    lines = [MEMBERSHIP_HEADER.rstrip("\n"), "collaborative_id,collaborative_name,org_code,joined,left"]
+    for c in collaboratives():
+        lines += [f"{c['id']},{c['name']},{m},{c['joined']}," for m in c["members"]]
+    return "\n".join(lines) + "\n"
+
+
 def generate(out_dir: str | Path = "data/demo", seed: int = SEED) -> dict[str, Path]:
-    """Write metrics.csv, metrics.meta.json, truth.json and README.txt into ``out_dir``.
+    """Write metrics.csv, metrics.meta.json, truth.json, README.txt and collaboratives.csv into ``out_dir``.
 
     Deterministic: the same seed writes byte-identical files. ParameterError for a seed
     that is not a whole number from 0 to 2**63 - 1, or an ``out_dir`` that is a file or
@@ -295,7 +348,8 @@ def generate(out_dir: str | Path = "data/demo", seed: int = SEED) -> dict[str, P
     data, truth = generate_frame(seed)
     csv = data.to_csv(index=False, lineterminator="\n", float_format="%.10g")
     paths = {"metrics": out / "metrics.csv", "meta": out / "metrics.meta.json",
-             "truth": out / "truth.json", "readme": out / "README.txt"}
+             "truth": out / "truth.json", "readme": out / "README.txt",
+             "collaboratives": out / "collaboratives.csv"}
     atomic_write_bytes(paths["metrics"], csv.encode("utf-8"))
     meta = {"synthetic": True, "note": SYNTHETIC_NOTE, "seed": seed, "generator": "evallib.data.demo"}
     atomic_write_bytes(paths["meta"], (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode())
@@ -304,8 +358,10 @@ def generate(out_dir: str | Path = "data/demo", seed: int = SEED) -> dict[str, P
               f"Written by `evallib demo-data` (seed {seed}).\n"
               f"metrics.csv  tidy table: 4 Black Country trusts + {N_COMPARATORS} synthetic comparators,\n"
               f"             {START} to {END}, {len(SPECS)} metrics; column `source` marks every row SYNTHETIC.\n"
-              f"truth.json   the planted collaborative effects and deliberate nulls.\n")
+              f"truth.json   the planted collaborative effects and deliberate nulls.\n"
+              f"collaboratives.csv  which collaborative each trust joined, and when (staggered 2020-2022).\n")
     atomic_write_bytes(paths["readme"], readme.encode())
+    atomic_write_bytes(paths["collaboratives"], memberships_csv().encode())
     logger.info("wrote %d rows to %s", len(data), paths["metrics"])
     return paths
 
