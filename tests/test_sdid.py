@@ -141,9 +141,11 @@ def test_prop99_placebo_se_seeded_is_reproducible_and_in_its_sampling_band(fits,
                     noise=f.noise_level).estimate for j in (11, 27, 30)]
     np.testing.assert_allclose(v_all.replicates[[11, 27, 30]], fresh, atol=0.06)
     assert v_all.se == pytest.approx(9.371, abs=0.005)
-    a = S.sdid_variance(f, "placebo", seed=0)                  # the defaults: 200, seed 0
-    assert a.replications == 200 and a.seed == 0
-    assert 7.4 <= a.se <= 11.3
+    a = S.sdid_variance(f, "placebo", seed=0)                  # the defaults: 38 <= 200 assignments: exact
+    assert a.replications == 38 and a.seed is None
+    assert a.se == pytest.approx(v_all.se, abs=1e-6) and 7.0 <= a.se <= 9.8   # the band
+    a = S.sdid_variance(f, "placebo", replications=37, seed=0)  # fewer than 38: random draws
+    assert a.replications == 37 and a.seed == 0 and 7.4 <= a.se <= 11.3
     b = S.sdid_variance(f, "placebo", replications=15, seed=4)
     c = S.sdid_variance(f, "placebo", replications=15, seed=4)
     d = S.sdid_variance(f, "placebo", replications=15, seed=5)

@@ -96,18 +96,20 @@ def test_fit_json_on_prop99_reproduces_table1_estimates(prop99_json):
     assert s["comparison"]["sc"]["estimate"] == pytest.approx(-19.62, abs=0.02)
     # and the synthdid R values to far better than the tolerance (R used float32 data)
     assert s["estimate"]["estimate"] == pytest.approx(RCAL["sdid"]["estimate"], abs=1e-4)
-    assert s["variance"] == "placebo" and s["replications"] == 200
+    assert s["variance"] == "placebo" and s["replications"] == 38     # C(38, 1) <= 200: exact, every placebo
 
 
 def test_fit_json_placebo_se_is_in_the_justified_seeded_band(prop99_json):
-    """Seed 0 (the default): see the module docstring for why 8.09-10.58 and not 7.0-9.8."""
+    """With one treated unit there are 38 placebo assignments, fewer than the default 200 replications,
+    so the placebo variance is exact (every assignment once, no random draws): SE 9.371, inside the
+    issue's 7.0-9.8 (the paper's 8.4 is one random 200-draw sample of the same distribution)."""
     s = prop99_json["sdid"]
     se = s["estimate"]["se"]
-    assert 8.09 <= se <= 10.58
+    assert 7.0 <= se <= 9.8 and se == pytest.approx(9.371, abs=0.005)
     lo, hi = s["estimate"]["ci"]
     est = s["estimate"]["estimate"]
     assert lo == pytest.approx(est - 1.959964 * se, abs=1e-4) and hi == pytest.approx(est + 1.959964 * se, abs=1e-4)
-    assert s["seed"] == 0
+    assert s["seed"] is None                                 # exact: no random draws
     # DID's and SC's placebo SEs, same draws: near Table 1's 17.7 and 9.9 (the seeded draws differ from R's)
     assert 14.0 <= s["comparison"]["did"]["se"] <= 21.0
     assert 8.0 <= s["comparison"]["sc"]["se"] <= 13.0
@@ -166,9 +168,13 @@ def test_prop99_seeded_variance_is_reproducible_and_seed_sensitive(prop99_files,
     again = evallib.analyse(prop99_files / "params.yaml")
     assert again.var.se == prop99_res.var.se
     p = params_from_dict({**_prop99_dict(prop99_files), "sdid": {"seed": 7}})
-    other = evallib.analyse(p)
-    assert other.var.se != prop99_res.var.se and other.fit.estimate == prop99_res.fit.estimate
-    assert other.to_dict()["sdid"]["seed"] == 7
+    exact = evallib.analyse(p)                       # exact enumeration: the seed cannot matter
+    assert exact.var.se == prop99_res.var.se
+    few = {**_prop99_dict(prop99_files), "sdid": {"seed": 7, "replications": 30}}
+    a = evallib.analyse(params_from_dict(few))        # fewer replications than placebos: random, seeded
+    b = evallib.analyse(params_from_dict({**few, "sdid": {"seed": 8, "replications": 30}}))
+    assert a.var.se != b.var.se and a.fit.estimate == prop99_res.fit.estimate
+    assert a.to_dict()["sdid"]["seed"] == 7
 
 
 def _prop99_dict(d: Path) -> dict:

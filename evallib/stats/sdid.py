@@ -82,6 +82,7 @@ Every function is a pure function of arrays; randomness comes from a
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -838,6 +839,9 @@ def sdid_variance(fit: SDIDFit, method: str = "placebo", *, replications: int = 
     or without a control unit redrawn, weights re-estimated. The per-post-period effects
     get their SEs from the same replicates.
 
+    When there are at most ``replications`` distinct placebo assignments (``C(N_co, n_treated)``),
+    the placebo variance is **exact**: every assignment once, no random draws (``seed`` None).
+
     ``draws`` replaces the random draws by given ones (e.g. those of another program, to
     reproduce its numbers): for ``placebo`` an ``(R, N_co)`` integer array whose rows are
     permutations of the control rows ``0..N_co-1`` (the last ``n_treated`` of each row are
@@ -857,6 +861,22 @@ def sdid_variance(fit: SDIDFit, method: str = "placebo", *, replications: int = 
     if method == "jackknife":
         return _jackknife(fit)
     if draws is None:
+        _check_replications(replications, method)      # bad arguments are errors on every path
+        _rng(seed, method)
+    if draws is None and method == "placebo" and fit.n_controls > fit.n_treated and \
+            math.comb(fit.n_controls, fit.n_treated) <= replications:
+        # exact: every assignment of n_treated controls as pseudo-treated, once (a permutation
+        # distribution needs no Monte Carlo when it is this small: Prop 99 has 38)
+        from itertools import combinations
+
+        n_co, n1 = fit.n_controls, fit.n_treated
+        rows = []
+        for c in combinations(range(n_co), n1):
+            rest = [j for j in range(n_co) if j not in c]
+            rows.append(rest + list(c))
+        draws = np.asarray(rows, dtype=int)
+        R, rng, seed = len(draws), None, None
+    elif draws is None:
         R = _check_replications(replications, method)
         rng = _rng(seed, method)
         seed = int(seed)
