@@ -1,4 +1,4 @@
-"""The params schema (DESIGN.md §2): pydantic models plus YAML loading.
+"""The params schema (docs/contracts.md §2): pydantic models plus YAML loading.
 
 One schema serves the notebooks, ``evallib fit`` and ``evallib batch``.
 
@@ -146,7 +146,7 @@ class _Strict(BaseModel):
 
 
 class Interruption(_Strict):
-    """One interruption: a named date with level and/or slope terms (DESIGN.md §3)."""
+    """One interruption: a named date with level and/or slope terms (docs/contracts.md §3)."""
 
     name: str = Field(description="identifier used in term names, e.g. collaborative")
     date: str = Field(description="first post-interruption period (it belongs to the post segment)")
@@ -233,7 +233,7 @@ class Params(_Strict):
     hac_lags: Union[Literal["auto", "prewhite"], Annotated[Int, Field(ge=0)]] = "auto"
     alpha: Float = Field(default=0.05, gt=0, lt=0.5)
     horizons: list[Annotated[Int, Field(ge=0)]] = Field(default_factory=lambda: [12, 24])
-    # --- extensions to DESIGN.md §2 (documented in the README params reference) ---
+    # --- extensions to docs/contracts.md §2 (documented in the README params reference) ---
     arima_order: tuple[Annotated[Int, Field(ge=0, le=3)], Literal[0], Annotated[Int, Field(ge=0, le=3)]] = (1, 0, 0)
     improvement: Direction | None = None  # default: from the metric catalogue
     target: Float | None = None           # SPC target in the metric's unit; default: national standard

@@ -115,6 +115,16 @@ class AlignedFit:
     factor: float
     n_units: int
     warnings: list[str] = field(default_factory=list)
+    #: with a membership table: comparator code -> last clean period (None: never joined a collaborative)
+    clean_until: dict[str, str | None] | None = None
+
+
+def placebo_minimum(J: int, n_units: int, alpha: float) -> tuple[bool, int]:
+    """Whether ``J`` comparators support placebo inference for ``n_units`` treated units at ``alpha``
+    (at least ``ceil(2 / alpha) - 1`` distinct placebo systems and 2 comparators outside each), and
+    that minimum number of placebo systems."""
+    min_k = int(math.ceil(2 / alpha)) - 1
+    return not (J - n_units < 2 or comb(J, n_units) < min_k), min_k
 
 
 def _choose_scale(params, model: str, treated: Series, pre: np.ndarray, post: np.ndarray) -> tuple[str, str]:
@@ -165,7 +175,7 @@ def fit_aligned(params, table, *, model: str | None = None, treated: Series | No
     need_den = scale == "rate"
 
     comp = eligible_comparators(params, table, labels, pre_all & in_fit, need_ratio=need_ratio, need_den=need_den,
-                                treated=treated)
+                                treated=treated, formation=format_period(intr.period))
     codes = list(comparators_override) if comparators_override is not None else list(comp.kept)
     if comp.dropped and comparators_override is None:
         warns.append(f"{len(comp.dropped)} comparator(s) dropped by the eligibility rule ({_reasons(comp.dropped)}); "
@@ -223,8 +233,8 @@ def fit_aligned(params, table, *, model: str | None = None, treated: Series | No
             comparators = Comparators(kept=codes, dropped=dropped,
                                       rule=comp.rule + f"; the {k} nearest matches kept", balance=bal)
     J, n_units = len(codes), len(params.units)
-    min_k = int(math.ceil(2 / params.alpha)) - 1
-    if J - n_units < 2 or comb(J, n_units) < min_k:
+    enough, min_k = placebo_minimum(J, n_units, params.alpha)
+    if not enough:
         raise ModelError(f"placebo inference for {n_units} treated unit(s) needs at least {min_k} distinct placebo "
                          f"systems and 2 comparators outside each; found {J} eligible comparator(s) "
                          f"({comb(J, n_units) if J >= n_units else 0} placebo systems); add comparators, use "
@@ -314,10 +324,18 @@ def fit_aligned(params, table, *, model: str | None = None, treated: Series | No
         if pre_events < NEAR_ZERO_MIN_COUNT:
             warns.append(f"the treated {params.metric} counts only {W.approx(pre_events)} before "
                          f"{intr.name}: its share of the comparators' total rests on few events")
+    clean = None
+    if comp.clean_until is not None:
+        clean = {c: comp.clean_until.get(c) for c in codes}
+        joined = sorted(v for v in clean.values() if v is not None and v < labels[-1])
+        if params.comparators != "not_yet_treated" and joined and comparators_override is None:
+            warns.append(f"{len(joined)} of the {J} comparators joined a collaborative after formation (the first "
+                         f"is clean through {joined[0]}); comparators: {params.comparators} uses them throughout, "
+                         f"which pulls the effect towards zero: use comparators: not_yet_treated")
     return AlignedFit(labels=labels, periods=periods, scale=scale, scale_reason=reason, value_scale=value_scale,
                       observed=observed, cf=cf, abs_gap=abs_gap, abs_null=abs_null, fit=fit, in_fit=in_fit,
                       formation=iP, inference=inf, members=members, codes=codes, comparators=comparators,
-                      own_terms=own_terms, factor=factor, n_units=n_units, warnings=warns)
+                      own_terms=own_terms, factor=factor, n_units=n_units, warnings=warns, clean_until=clean)
 
 
 # =========================================================================== the result
@@ -344,6 +362,7 @@ class AlignedResult(BaseResult):
         self.data_sha256 = table.sha256
         self._alternatives: dict | None = None
         self._loo: dict[int, pd.DataFrame] = {}
+        self._clean_fits: dict[tuple, AlignedFit] = {}
         self._effect_records(self.horizons, self.alpha)
 
     # ------------------------------------------------------------------ basics
@@ -374,23 +393,71 @@ class AlignedResult(BaseResult):
         except ValueError:
             return None
 
-    def _interval(self, est_: float, null: np.ndarray, alpha: float) -> tuple[float, float, float, float, float]:
-        c = self.af.factor if alpha == self.alpha else A.cross_section_factor(self.n_comparators, alpha)
+    # ------------------------------------------------------------------ not-yet-treated comparators
+    @property
+    def not_yet_treated(self) -> bool:
+        return self.params.comparators == "not_yet_treated" and self.af.clean_until is not None
+
+    def clean_codes(self, i: int, *, used: bool = True) -> list[str]:
+        """The comparators clean through period ``i`` (never joined a collaborative, or joined after
+        it). With ``used`` (default): the comparators *used* for period ``i``, which are all of them
+        unless comparators are ``not_yet_treated``. Without a membership table: all of them."""
+        if self.af.clean_until is None or (used and not self.not_yet_treated):
+            return list(self.af.codes)
+        from evallib.its.comparators import clean_through
+
+        return clean_through(self.af.codes, self.af.clean_until, self.af.labels[i])
+
+    @cached_property
+    def last_clean_index(self) -> int:
+        """The last period with enough clean comparators for placebo inference (with a membership
+        table; else the last period). Under ``not_yet_treated`` no effect is reported after it."""
+        last = len(self.af.labels) - 1
+        if self.af.clean_until is None:
+            return last
+        for i in range(self.af.formation, last + 1):
+            if not placebo_minimum(len(self.clean_codes(i, used=False)), self.af.n_units, self.alpha)[0]:
+                return i - 1
+        return last
+
+    @property
+    def last_clean_period(self) -> str | None:
+        i = self.last_clean_index
+        return self.af.labels[i] if i >= 0 else None
+
+    def fit_at(self, i: int) -> AlignedFit:
+        """The fit whose comparators are clean through period ``i`` (refitted with that comparator set,
+        cached by set; the main fit when every comparator is clean). Periods after
+        :attr:`last_clean_index` have none: call it only up to there."""
+        codes = self.clean_codes(i)
+        if codes == list(self.af.codes):
+            return self.af
+        key = tuple(codes)
+        if key not in self._clean_fits:
+            self._clean_fits[key] = fit_aligned(self.params, self.table, model=self.model,
+                                                comparators_override=codes)
+        return self._clean_fits[key]
+
+    def _interval(self, est_: float, null: np.ndarray, alpha: float,
+                  af: AlignedFit | None = None) -> tuple[float, float, float, float, float]:
+        af = self.af if af is None else af
+        c = af.factor if alpha == self.alpha else A.cross_section_factor(len(af.codes), alpha)
         lo, hi = A.placebo_interval(est_, null, alpha, c)
         v = null[np.isfinite(null)]
         se = float(c * v.std(ddof=1)) if v.size > 1 else float("nan")
         return float(est_), se, lo, hi, A.placebo_p(est_, null, c)
 
-    def _period_interval(self, i: int, alpha: float) -> tuple[float, float, float, float, float]:
+    def _period_interval(self, i: int, alpha: float,
+                         af: AlignedFit | None = None) -> tuple[float, float, float, float, float]:
         """The effect in period ``i`` (observed minus expected) with its placebo interval. On the
         log scale the interval is found for the log ratio and mapped back, so the expected value
         implied by either bound is never negative."""
-        af = self.af
+        af = self.af if af is None else af
         if af.scale != "log":
-            return self._interval(af.abs_gap[i], af.abs_null[i], alpha)
+            return self._interval(af.abs_gap[i], af.abs_null[i], alpha, af)
         inf = af.inference
         d0 = float(inf.gap0[i])
-        _, sd, dlo, dhi, p = self._interval(d0, inf.null[i], alpha)
+        _, sd, dlo, dhi, p = self._interval(d0, inf.null[i], alpha, af)
         c = float(af.cf[i]) + 0.5
         est_ = float(af.abs_gap[i])
         return est_, c * sd * math.exp(d0), c * math.expm1(dlo) if np.isfinite(dlo) else dlo, \
@@ -411,16 +478,28 @@ class AlignedResult(BaseResult):
                 if msg not in self.warnings:
                     self.warnings.append(msg)
                 continue
-            o, c = float(af.observed[i]), float(af.cf[i])
+            if self.not_yet_treated and i > self.last_clean_index:
+                j = self.last_clean_index + 1
+                n_clean = len(self.clean_codes(j))
+                msg = (f"effects from {af.labels[j]} on are not reported (horizon {h}, {af.labels[i]}, among them): "
+                       f"only {n_clean} comparator(s) are clean through {af.labels[j]} (the others had joined "
+                       f"collaboratives), and placebo inference for {af.n_units} treated unit(s) needs at least "
+                       f"{placebo_minimum(0, af.n_units, self.alpha)[1]} distinct placebo systems and 2 comparators "
+                       f"outside each; the last period with clean comparators is {self.last_clean_period}")
+                if msg not in self.warnings:
+                    self.warnings.append(msg)
+                continue
+            fh = self.fit_at(i)        # comparators clean through period i
+            o, c = float(fh.observed[i]), float(fh.cf[i])
             credible = bool(np.isfinite(c) and (not np.isfinite(top) or abs(c) <= 10 * max(top, 1e-12)))
-            absolute = self._period_interval(i, alpha)
+            absolute = self._period_interval(i, alpha, fh)
             if c > 0 and np.isfinite(o):
                 relative = (absolute[0] / c, absolute[1] / c, absolute[2] / c, absolute[3] / c, absolute[4])
             else:
                 relative = (float("nan"),) * 5
-            cum_est = float(np.nansum(af.abs_gap[iP:i + 1]))
-            cum_null = af.abs_null[iP:i + 1].sum(0)
-            cumulative = self._interval(cum_est, cum_null, alpha)
+            cum_est = float(np.nansum(fh.abs_gap[iP:i + 1]))
+            cum_null = fh.abs_null[iP:i + 1].sum(0)
+            cumulative = self._interval(cum_est, cum_null, alpha, fh)
             recs.append({"interruption": self.evaluated.name, "horizon": int(h), "period": af.labels[i],
                          "observed": o, "fitted": o, "counterfactual": c, "credible": credible,
                          "absolute": absolute, "relative": relative, "cumulative": cumulative})
@@ -497,7 +576,7 @@ class AlignedResult(BaseResult):
         return names, np.r_[coef0, mean0], np.vstack([coefk, meank[None, :]])
 
     def _segment_terms(self, y: np.ndarray) -> dict[str, float]:
-        """ITS terms (DESIGN.md §3) of a series over the window, by least squares: intercept,
+        """ITS terms (docs/contracts.md §3) of a series over the window, by least squares: intercept,
         pre_trend, level and slope change at the evaluated interruption, post_trend."""
         af = self.af
         T = len(af.labels)
@@ -551,7 +630,9 @@ class AlignedResult(BaseResult):
 
             h = horizon if horizon is not None else self.headline_horizon
             out = {}
-            base = self.params.model_copy(update={"comparators": list(self.af.codes)})
+            i = min(self.af.formation + h, self.last_clean_index)
+            base = self.params.model_copy(update={"comparators": self.clean_codes(i) if i >= self.af.formation
+                                                  else list(self.af.codes)})
             runs = (("stacked", lambda: analyse_controlled(base.model_copy(update={"controlled_method": "stacked"}),
                                                            self.table)),
                     ("synthetic", lambda: analyse_synthetic(base.model_copy(update={"design": "synthetic"}),
@@ -732,8 +813,12 @@ class AlignedResult(BaseResult):
             return self._loo[h]
         i = self.af.formation + h
         rows = []
-        for c in self.af.codes:
-            keep = [x for x in self.af.codes if x != c]
+        if self.not_yet_treated and i > self.last_clean_index:
+            self._loo[h] = pd.DataFrame(rows, columns=["left_out", "horizon", "estimate"])
+            return self._loo[h]
+        used = self.clean_codes(i)
+        for c in used:
+            keep = [x for x in used if x != c]
             try:
                 f = fit_aligned(self.params.model_copy(update={"aligned": self.params.aligned.model_copy(
                     update={"placebos": 20})}), self.table, model=self.model, comparators_override=keep)
@@ -781,7 +866,11 @@ class AlignedResult(BaseResult):
             "aligned": {
                 "scale": self.af.scale, "scale_reason": self.af.scale_reason,
                 "comparators": {"used": list(self.af.codes), "dropped": dict(self.af.comparators.dropped),
-                                "rule": self.af.comparators.rule},
+                                "rule": self.af.comparators.rule,
+                                **({"clean_until": dict(self.af.clean_until),
+                                    "last_clean_period": self.last_clean_period,
+                                    "not_yet_treated": self.not_yet_treated}
+                                   if self.af.clean_until is not None else {})},
                 "inference": {"method": "placebo", "placebos": self.n_placebos,
                               "studentized": self.af.inference.studentized,
                               "cross_section_factor": self.af.factor},

@@ -13,6 +13,13 @@
 
 ``matched`` then keeps the eligible comparators nearest the treated units on pre-formation
 level, trend and variability (:func:`match_comparators`), with a balance table.
+
+``not_yet_treated`` (the default when the params name a membership table, ``memberships:``;
+evallib/data/memberships.py) applies the same rule and then uses each comparator only while it is
+*clean*: up to the period before it joins any collaborative (:func:`clean_until`). A comparator that
+joined before the evaluated interruption is dropped; the others are clean through a period the
+aligned design honours horizon by horizon (:func:`clean_through`). With a membership table and
+``all_other`` every eligible comparator is used throughout, and their joining dates are reported.
 """
 from __future__ import annotations
 
@@ -28,6 +35,7 @@ import pandas as pd
 from evallib import text as W
 from evallib.exceptions import DataError
 from evallib.its.series import Series, unit_panel
+from evallib.periods import format_period
 
 
 def unit_types() -> list[tuple[re.Pattern, str]]:
@@ -56,10 +64,32 @@ class Comparators:
     dropped: dict[str, str]            # code -> reason
     rule: str
     balance: pd.DataFrame | None = None
+    #: with a membership table: code -> last clean period label (the period before it joined any
+    #: collaborative), None when it never joined; for every comparator of the pool that has rows
+    clean_until: dict[str, str | None] | None = None
+
+
+def clean_until(codes: Sequence[str], memberships, freq: str = "M") -> dict[str, str | None]:
+    """Per code, the label of the last period it is clean through (the period before it first joined
+    any collaborative, at the table's frequency ``freq``), or None when it never joined."""
+    out: dict[str, str | None] = {}
+    for c in codes:
+        j = memberships.join_date(c)
+        if j is None:
+            out[c] = None
+            continue
+        jp = j.asfreq(freq) if freq != "M" else j
+        out[c] = format_period(jp - 1)
+    return out
+
+
+def clean_through(codes: Sequence[str], clean: dict[str, str | None], label: str) -> list[str]:
+    """The codes clean through period ``label`` (never joined, or joined after it), in order."""
+    return [c for c in codes if clean.get(c) is None or clean[c] >= label]
 
 
 def eligible_comparators(params, table, labels: Sequence[str], pre: np.ndarray, *, need_ratio: bool,
-                         need_den: bool, treated: Series) -> Comparators:
+                         need_den: bool, treated: Series, formation: str | None = None) -> Comparators:
     """Apply the eligibility rule (module docstring) and return kept and dropped comparators.
 
     The rule depends only on the params and the data, never on the estimator, so every
@@ -117,12 +147,27 @@ def eligible_comparators(params, table, labels: Sequence[str], pre: np.ndarray, 
                 if m < params.aligned.min_volume * t_mean:
                     dropped[c] = (f"volume {W.approx(m)} before formation is under "
                                   f"{params.aligned.min_volume:g} of the treated units' average {W.approx(t_mean)}")
+    clean = None
+    if getattr(params, "memberships", None) is not None:
+        from evallib.data.memberships import load_memberships
+
+        ms = load_memberships(params.memberships).validate_against(table)
+        clean = clean_until(pool, ms, table.freq)
+        if comps == "not_yet_treated" and formation is not None:
+            for c in pool:
+                if c not in dropped and clean[c] is not None and clean[c] < formation:
+                    dropped[c] = (f"joined collaborative {ms.collaborative_of(c)} in "
+                                  f"{format_period(ms.join_date(c))}, before formation ({formation})")
     kept = [c for c in pool if c not in dropped]
+    who = ("all other units" if comps == "all_other" else
+           "units not yet in a collaborative" if comps == "not_yet_treated" else "matched units")
     rule = ("named in the params" if named else
-            f"{'all other units' if comps == 'all_other' else 'matched units'} of type "
+            f"{who} of type "
             f"{' or '.join(sorted(want)) if typed else 'any'} with a complete series "
             f"and a pre-formation volume of at least {params.aligned.min_volume:g} of the treated units' average")
-    return Comparators(kept=kept, dropped=dropped, rule=rule)
+    if comps == "not_yet_treated":
+        rule += ", each used up to the period before it joins any collaborative"
+    return Comparators(kept=kept, dropped=dropped, rule=rule, clean_until=clean)
 
 
 def match_comparators(comp: Comparators, y_sys: np.ndarray, Yc: np.ndarray, pre: np.ndarray, n_units: int,

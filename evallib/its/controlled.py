@@ -13,7 +13,7 @@ by ``params.aggregate``) is stacked with *each* comparator unit's own series, an
         + seasonal terms (shared by every unit) + error
 
 where z = 1 on the treated rows and k' runs over the interruptions that are not
-*shared* (below). Column names: the control terms keep the names of DESIGN.md §3
+*shared* (below). Column names: the control terms keep the names of docs/contracts.md §3
 (``intercept``, ``pre_trend``, ``level_change[NAME]``, ``slope_change[NAME]``); the
 interactions are ``z:intercept``, ``z:pre_trend``, ``z:level_change[NAME]``, ...
 (Stata: ``_cons, _t, _x1989, _x_t1989`` and ``_z, _z_t, _z_x1989, _z_x_t1989``).
@@ -374,7 +374,7 @@ def group_contrasts(columns: Sequence[str], design: Design) -> dict[str, dict[st
     """Weights over the stacked ``columns`` for every ITS term of each group.
 
     Returns ``{"treated": {term: w}, "control": {...}, "difference": {...}}`` with the
-    terms of DESIGN.md §4 (intercept, pre_trend, level_change[N], slope_change[N],
+    terms of docs/contracts.md §4 (intercept, pre_trend, level_change[N], slope_change[N],
     post_trend[N]); treated = control + difference.
     """
     idx = {c: i for i, c in enumerate(columns)}

@@ -1,4 +1,4 @@
-"""Design matrix and time coding for segmented regression (DESIGN.md §3).
+"""Design matrix and time coding for segmented regression (docs/contracts.md §3).
 
 Time coding (as Stata ``itsa`` and Wagner 2002):
 

@@ -3,7 +3,7 @@
 Every estimator returns a :class:`Fit` with the same fields, so results, controlled
 designs, robustness tables and power simulations never care which model ran.
 
-Conventions (DESIGN.md §4), chosen to match the reference software:
+Conventions (docs/contracts.md §4), chosen to match the reference software:
 
 - **ols-hac**: OLS coefficients; Newey–West covariance with the Bartlett kernel,
   weights ``1 - l/(L+1)`` for l = 1..L, and the small-sample factor ``n/(n-k)``.
@@ -89,7 +89,7 @@ BINOMIAL_MODELS = ("binomial", "quasibinomial")
 ALL_MODELS = LINEAR_MODELS + COUNT_MODELS + BINOMIAL_MODELS
 
 
-# hac_lags='auto' is the DESIGN.md convention (no prewhitening, lag floor(4 (n/100)^(2/9)));
+# hac_lags='auto' is the docs/contracts.md convention (no prewhitening, lag floor(4 (n/100)^(2/9)));
 # hac_lags='prewhite' is R NeweyWest(fit, adjust=TRUE) with its defaults. See the module docstring.
 AUTO_PREWHITEN = False
 

@@ -1,6 +1,6 @@
 """``evallib fit PARAMS.yaml [--json]``: one analysis without a notebook.
 
-Prints the readable summary, or results.json (DESIGN.md §4) with ``--json``. Bad
+Prints the readable summary, or results.json (docs/contracts.md §4) with ``--json``. Bad
 input raises an ``EvalError``, which ``evallib.cli`` turns into one line on stderr
 and exit code 2.
 """

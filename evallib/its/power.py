@@ -1,7 +1,7 @@
 """Simulation power and minimum detectable effect for a segmented-regression ITS.
 
 The design: ``n_pre`` periods before the interruption and ``n_post`` from it
-(the interruption period is the first post period, DESIGN.md §3), columns
+(the interruption period is the first post period, docs/contracts.md §3), columns
 intercept, pre_trend, level_change, slope_change, plus optional earlier
 interruptions (``other_interruptions``: positions, counted from 0 at the first
 period, each with level and slope terms, e.g. COVID-19 before the collaborative)

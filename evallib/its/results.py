@@ -39,7 +39,7 @@ percent or £k):
 - critical values are t with residual df for OLS-based fits (ols-hac, prais-winsten),
   normal otherwise (arima, GLMs).
 
-``to_dict()`` is results.json (DESIGN.md §4). Floats are rounded to 10 significant
+``to_dict()`` is results.json (docs/contracts.md §4). Floats are rounded to 10 significant
 digits and NaN/inf become null, so the same inputs give byte-identical JSON except
 ``provenance.created``.
 """
@@ -534,10 +534,10 @@ class ITSResult(BaseResult):
 
     # ------------------------------------------------------------------ outputs
     def to_dict(self) -> dict:
-        """results.json (DESIGN.md §4), JSON-safe (NaN -> null).
+        """results.json (docs/contracts.md §4), JSON-safe (NaN -> null).
 
         Each effect carries ``cumulative`` (a term T: the sum of absolute effects from P
-        to P+h) beside ``absolute`` and ``relative``, since DESIGN.md reports cumulative
+        to P+h) beside ``absolute`` and ``relative``, since docs/contracts.md reports cumulative
         effects and results.json is the machine-readable output. Sentences are not
         stored: call :meth:`sentences`.
         """

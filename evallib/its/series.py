@@ -1,6 +1,6 @@
 """Units into one series (``combine_units``) and per-unit panels (``unit_panel``).
 
-``aggregate`` (DESIGN.md §2):
+``aggregate`` (docs/contracts.md §2):
 
 - ``sum``: value, numerator and denominator are each summed over the units;
 - ``mean``: value is the mean over the units; numerator and denominator are summed;

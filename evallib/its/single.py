@@ -3,7 +3,7 @@ the model choice (:func:`choose_model`), the interruptions checked against the w
 (:func:`interruption_specs`) and the outcome arrays for a model (:func:`outcome_arrays`).
 ``evallib.its.analysis.analyse`` dispatches to the designs.
 
-Model choice when ``model`` is not given (DESIGN.md §2), always reported (a log
+Model choice when ``model`` is not given (docs/contracts.md §2), always reported (a log
 line, ``diagnostics.model_choice`` and the summary):
 
 1. ``quasibinomial`` when the treated series has numerator and denominator values;
@@ -50,7 +50,7 @@ WARN_SEGMENT = 8
 
 
 def choose_model(params: Params, series: Series) -> tuple[str, str]:
-    """``(model, reason)``: ``params.model`` when given, else the DESIGN.md §2 default.
+    """``(model, reason)``: ``params.model`` when given, else the docs/contracts.md §2 default.
 
     The default is chosen from ``series`` (the treated units combined): quasibinomial
     when it has numerator and denominator values, quasipoisson when every non-missing

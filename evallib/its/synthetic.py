@@ -828,7 +828,7 @@ class SyntheticResult(BaseResult):
         return used[0], used[-1]
 
     def to_dict(self) -> dict:
-        """results.json (DESIGN.md §4): design 'synthetic', empty ``groups``, the ``synthetic`` block."""
+        """results.json (docs/contracts.md §4): design 'synthetic', empty ``groups``, the ``synthetic`` block."""
         from evallib.its.results import SCHEMA, json_safe
 
         effects = []

@@ -234,7 +234,7 @@ def apply_frame(frame, kinds: Mapping[str, str], policy: DisclosurePolicy = NHS_
 
 
 def table_counts(frame, metrics: Iterable[str] | None = None) -> set[int]:
-    """The raw counts of a tidy table (DESIGN.md §1), for :func:`scan_text`.
+    """The raw counts of a tidy table (docs/contracts.md §1), for :func:`scan_text`.
 
     Every whole, positive ``numerator`` and ``denominator``, and the ``value`` of
     metrics whose catalogue kind is ``count`` (a percentage or a spend is not a

@@ -1,4 +1,4 @@
-"""NHS England statistics -> the tidy table (DESIGN.md §1), one module per publication.
+"""NHS England statistics -> the tidy table (docs/contracts.md §1), one module per publication.
 
 ======== ================================ =====================================================
 kind     module / function                metrics

@@ -1,6 +1,6 @@
 """Referral to treatment (RTT): the monthly "Full CSV data file".
 
-Metrics, per provider and month (DESIGN.md metric ids):
+Metrics, per provider and month (docs/contracts.md metric ids):
 
 ===================================== =====================================================
 ``rtt_waiting_list``                  Part_2 ``Total All`` (incomplete pathways, including
