@@ -210,6 +210,8 @@ def small_multiples(frame, *, unit_col: str = "org_code", name_col: str | None =
             ax.set_ylabel(unit_label)
         if sub[value_col].notna().sum() == 0:
             ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center", color=palette.NHS_MID_GREY)
+        elif sub[value_col].min() >= 0:
+            ax.set_ylim(bottom=0)       # counts and percentages from zero: a flat run is not magnified
     for ax in flat[len(units):]:
         ax.set_visible(False)
     if title:

@@ -92,10 +92,12 @@ def _size(x: float | None, unit: str) -> str:
     return body if x == 0 else f"{body} {'higher' if x > 0 else 'lower'}"
 
 
-def short_sentence(verdict: str, absolute, lower, upper, unit: str, ci_level: str, failed_checks: list) -> str:
+def short_sentence(verdict: str, absolute, lower, upper, unit: str, ci_level: str, failed_checks: list,
+                   variation: str | None = None) -> str:
     """One short sentence for the index row: the verdict in words, the effect and its interval in
-    words ("1,078 patients lower than expected (95% CI 2,525 lower to 369 higher)"), and the
-    failed checks when there are any. The full sentence is on the analysis page."""
+    words ("1,078 patients lower than expected (95% CI 2,525 lower to 369 higher)"), the
+    failed checks when there are any, and why the MDC icon beside it may disagree (better than
+    expected but a concern over time). The full sentence is on the analysis page."""
     text = VERDICT_WORDS.get(verdict, verdict).capitalize()
     if _num(absolute) is not None:
         text += f": {_size(absolute, unit)} than expected"
@@ -103,6 +105,10 @@ def short_sentence(verdict: str, absolute, lower, upper, unit: str, ci_level: st
             text += f" ({ci_level + ' ' if ci_level else ''}CI {_size(lower, unit)} to {_size(upper, unit)})"
     if failed_checks:
         text += f"; not fully trusted (failed: {', '.join(c.replace('_', ' ') for c in failed_checks)})"
+    if variation and verdict == "improvement" and variation.startswith("concern"):
+        text += "; over time it is still getting worse (Making Data Count: concern)"
+    elif variation and verdict == "deterioration" and variation.startswith("improvement"):
+        text += "; over time it is still getting better (Making Data Count: improvement)"
     return text + "."
 
 
@@ -158,7 +164,7 @@ def index_rows(build: Path, manifest: dict) -> list[dict]:
             # the analysis' own verdict (one rule, with its scorecard guards) when it wrote one
             "verdict": v, "failed_checks": failed_checks,
             "verdict_words": VERDICT_WORDS.get(v, v),
-            "sentence": short_sentence(v, h.get("absolute"), lo, hi, unit, level, failed_checks),
+            "sentence": short_sentence(v, h.get("absolute"), lo, hi, unit, level, failed_checks, var),
             "full_sentence": s.get("sentence", ""),
             "variation_icon": _icon(var), "variation_text": VARIATION_TEXT.get(var, "\u2014"),
             "assurance_icon": _icon(ass) if imp != "neutral" else None,
