@@ -119,6 +119,7 @@ from evallib import text as W
 from evallib.its import estimators as est
 from evallib.its.design import Design, InterruptionSpec, build_design, column_weights, segments
 from evallib.its.results import ITSResult, PredictionRows
+from evallib.data.checks import check_informative
 from evallib.its.single import choose_model, interruption_specs, outcome_arrays
 from evallib.periods import format_period
 
@@ -873,6 +874,7 @@ def analyse_controlled(params, table, *, method: str | None = None, scale: str |
     from evallib.its.series import combine_units
 
     treated = combine_units(table, params.metric, params.units, params.aggregate, params.start, params.end)
+    check_informative(treated.frame["value"].to_numpy(dtype=float), params.metric, table.source)
     specs = interruption_specs(params, treated)            # guard rails: outside the window, same date
     if model is None:
         model, reason = choose_model(params, treated)

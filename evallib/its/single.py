@@ -39,6 +39,7 @@ from evallib.exceptions import ModelError, ParameterError
 from evallib.its import design as D
 from evallib.its import estimators as E
 from evallib.its.results import ITSResult, PredictionRows
+from evallib.data.checks import check_informative
 from evallib.its.series import Series, combine_units
 from evallib.metrics import metric_info
 from evallib.periods import format_period, parse_period
@@ -150,8 +151,7 @@ def analyse_single(params: Params, table) -> ITSResult:
     specs = interruption_specs(params, series)
     periods = series.periods
     y, num, den, observed, scale, offset = outcome_arrays(model, series, params.metric, table.source)
-    from evallib.data.checks import check_informative  # a constant series cannot inform a change
-    check_informative(observed, params.metric, table.source)
+    check_informative(observed, params.metric, table.source)   # a constant series cannot inform a change
 
     des = D.build_design(periods, specs, seasonality=params.seasonality, exclude=params.exclude)
     warns += des.warnings
@@ -291,6 +291,7 @@ def window(params: Params, table, treated: Series | None = None) -> Window:
     """The :class:`Window` of ``params`` on ``table`` (``treated``: an already combined series)."""
     if treated is None:
         treated = combine_units(table, params.metric, params.units, params.aggregate, params.start, params.end)
+    check_informative(treated.frame["value"].to_numpy(dtype=float), params.metric, table.source)
     specs = interruption_specs(params, treated)
     periods = treated.periods
     labels = [format_period(p) for p in periods]

@@ -84,6 +84,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from evallib.data.checks import check_informative
 from evallib.exceptions import DataError, ModelError, ParameterError
 from evallib.its.base import BaseResult
 from evallib.its.sdid import analyse_per_trust
@@ -327,6 +328,7 @@ def build_panel(params, table=None, *, units: Sequence[str] | None = None,
 
     combined = combine_units(tt, params.metric, units, params.aggregate, start=grid[0], end=grid[-1])
     treated = combined.frame.set_index("period")["value"].reindex(grid).to_numpy(dtype=float)
+    check_informative(treated, params.metric, source)
     if fit_before is not None:
         try:
             fit_date = parse_period(fit_before, freq)
