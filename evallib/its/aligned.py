@@ -512,31 +512,44 @@ class AlignedResult(BaseResult):
         alignment); its band is observed minus the placebo interval of the effect, from
         formation on. ``fitted`` is the counterfactual before formation and the observed value
         after (the design fits every post-formation period exactly: the gap *is* the effect).
+        Under ``not_yet_treated`` each period's counterfactual uses the comparators clean through it,
+        and there is none after :attr:`last_clean_period` (NaN).
         """
         self._interruption(interruption)
         a = self._alpha(alpha)
         af = self.af
         lo = np.full(len(af.labels), np.nan)
         hi = np.full(len(af.labels), np.nan)
+        cf = np.array(af.cf, dtype=float)
         for i in range(af.formation, len(af.labels)):
-            _, _, elo, ehi, _ = self._period_interval(i, a)
+            if self.not_yet_treated and i > self.last_clean_index:
+                cf[i] = np.nan
+                continue
+            fh = self.fit_at(i)
+            cf[i] = fh.cf[i]
+            _, _, elo, ehi, _ = self._period_interval(i, a, fh)
             lo[i], hi[i] = af.observed[i] - ehi, af.observed[i] - elo
         fitted = np.where(np.arange(len(af.labels)) < af.formation, af.cf, af.observed)
         return pd.DataFrame({"period": af.labels, "observed": af.observed, "fitted": fitted,
-                             "counterfactual": af.cf, "cf_lower": lo, "cf_upper": hi,
+                             "counterfactual": cf, "cf_lower": lo, "cf_upper": hi,
                              "in_fit": af.in_fit.astype(bool)})
 
     def event_study(self, alpha: float | None = None) -> pd.DataFrame:
         """Per-period gap (observed minus expected) with its placebo interval, for every period.
 
         Columns: period, event_time (periods since formation), gap, lower, upper, p, phase
-        ('pre' or 'post'), used (pre-formation rows used to fit the system's level).
+        ('pre' or 'post'), used (pre-formation rows used to fit the system's level). Under
+        ``not_yet_treated`` a post-formation gap uses the comparators clean through its period, and
+        is NaN after :attr:`last_clean_period`.
         """
         a = self._alpha(alpha)
         af = self.af
         rows = []
         for i, lab in enumerate(af.labels):
-            e, _, lo, hi, p = self._period_interval(i, a)
+            if i >= af.formation and self.not_yet_treated and i > self.last_clean_index:
+                e = lo = hi = p = float("nan")
+            else:
+                e, _, lo, hi, p = self._period_interval(i, a, self.fit_at(i) if i >= af.formation else af)
             rows.append({"period": lab, "event_time": i - af.formation, "gap": e, "lower": lo, "upper": hi,
                          "p": p, "phase": "pre" if i < af.formation else "post", "used": bool(af.fit[i])})
         return pd.DataFrame(rows)
