@@ -45,6 +45,7 @@ _DEFAULTS = {
     "EVALLIB_MAX_YAML_NODES": 200_000,
     "EVALLIB_MAX_TABLE_BYTES": 512 * MiB,
     "EVALLIB_MAX_TABLE_ROWS": 5_000_000,
+    "EVALLIB_MAX_IMPORT_BYTES": 2048 * MiB,     # one NHS England file or workbook given to evallib import
 }
 MAX_META_BYTES = 64 * 1024  # a .meta.json sidecar is a few lines
 

@@ -877,3 +877,32 @@ def test_the_suite_has_at_least_150_cases():
     n = (len(DATA) + len(MODEL_DATA) + len(DATA_PATHS) + len(PARAMS_CASES) + len(PARAMS_FILES) + len(PACKS)
          + len(COMMAND_LINE) + len(IMPORTS) + 3)   # + unreadable data/params files and the I/O error
     assert n >= 150, n
+
+
+# --------------------------------------------------------------------------- imports read bounded inputs
+@pytest.mark.parametrize("kind,path,words", [
+    ("rtt", "/dev/zero", "/dev/zero: NHS England file is a device, not a regular file"),
+    ("ae", "/proc/self/status", "unknown header"),
+])
+def test_import_of_a_device_or_proc_file_is_one_line(tmp_path, capsys, kind, path, words):
+    from evallib.cli import main
+
+    rc = main(["import", kind, path, "--out", str(tmp_path / "t.csv")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and words in err[0] and "Name:" not in err[0]
+    assert not (tmp_path / "t.csv").exists()
+
+
+def test_ods_map_latin1_or_device_is_one_line(tmp_path, capsys):
+    from evallib.cli import main
+
+    bad = tmp_path / "map.csv"
+    bad.write_bytes(b"old_code,new_code,date\nRA\xe9,RBB,2020-04\n")
+    import nhs_fixtures as F
+
+    src = F.write_ae(tmp_path / "ae.csv", "2026-05", [{"code": "RNA", "name": "DUDLEY", "att": [100, 0, 0],
+                                                        "over": [10, 0, 0]}])
+    for m, words in ((bad, "not UTF-8 text (byte 0xe9 on line 2)"), ("/dev/zero", "is a device, not a regular file")):
+        rc = main(["import", "ae", str(src), "--ods-map", str(m), "--out", str(tmp_path / "t.csv")])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert rc == 2 and len(err) == 1 and words in err[0], err

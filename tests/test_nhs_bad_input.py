@@ -40,8 +40,8 @@ def test_unknown_header(tmp_path):
     path.write_text("Month,Trust,Waiting\n2026-06,RNA,12\n")
     assert _error("rtt", path) == (
         f"{path}: unknown header: no line in the first 40 lines has the RTT Full CSV columns (Period, Provider "
-        f"Org Code, RTT Part Type, Treatment Function Code, Gt 00 To 01 Weeks SUM 1, Total All); the first line "
-        f"is 'Month,Trust,Waiting'")
+        f"Org Code, RTT Part Type, Treatment Function Code, Gt 00 To 01 Weeks SUM 1, Total All); the first "
+        f"non-empty line has 3 field(s): is this the right file and kind?")     # its content is not echoed
 
 
 def test_file_of_another_publication_says_which_kind_to_use(tmp_path):

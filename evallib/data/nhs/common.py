@@ -200,11 +200,19 @@ def _file_sources(f: Path, folder: str | None) -> list[Source]:
     if suffix == ".zip":
         return _zip_sources(f, folder)
     if suffix in (".xlsx", ".xlsm"):
-        return _excel_rows(str(f), f.read_bytes(), folder)
+        return _excel_rows(str(f), _read(f), folder)
     if suffix == ".xls":
         raise DataError(f"{f}: is an old-format Excel workbook (.xls), which cannot be read; open it and save it "
                         f"as .xlsx (Excel Workbook), or save the data sheet as CSV")
-    return [Source(str(f), f.read_bytes(), folder)]
+    return [Source(str(f), _read(f), folder)]
+
+
+def _read(f: Path) -> bytes:
+    """The bytes of one input file, bounded (regular files only: a folder, FIFO or /dev/zero is a DataError)."""
+    from evallib.inputs import limit, read_input
+
+    return read_input(f, what="NHS England file", error=DataError, max_bytes=limit("EVALLIB_MAX_IMPORT_BYTES"),
+                      limit_name="EVALLIB_MAX_IMPORT_BYTES")
 
 
 # --------------------------------------------------------------------------- text, rows, header
@@ -287,9 +295,11 @@ def header_or_fail(source: Source, rows: list[list[str]], kind: str, expected: s
     if other is not None and other != kind:
         raise DataError(f"{source.name}: this file is {KIND_NAMES[other]} data, not {KIND_NAMES[kind]}; "
                         f"import it with `evallib import {other} ...`")
-    first = next((",".join(r)[:80] for r in rows if any(c for c in r)), "")
+    first = next((r for r in rows if any(c for c in r)), [])
+    # what was found is described, not echoed (the file may be anything: never print its content)
+    found = f"the first non-empty line has {len(first)} field(s)" if first else "every line is empty"
     raise DataError(f"{source.name}: unknown header: no line in the first {HEADER_SEARCH_LINES} lines has "
-                    f"the {KIND_NAMES[kind]} columns ({expected}); the first line is {first!r}")
+                    f"the {KIND_NAMES[kind]} columns ({expected}); {found}: is this the right file and kind?")
 
 
 def frame_from(source: Source, rows: list[list[str]], lines: list[int], h: int,

@@ -65,7 +65,11 @@ def read_successors(path: str | Path) -> dict[str, Successor]:
     p = Path(path)
     if not p.exists():
         raise DataError(f"{p}: ODS successor table not found (expected a CSV with columns {','.join(COLUMNS)})")
-    text = p.read_bytes().decode("utf-8-sig")
+    from evallib.inputs import MAX_META_BYTES, decode_utf8, read_input
+
+    raw = read_input(p, what="ODS successor table", error=DataError, max_bytes=64 * MAX_META_BYTES)
+    text = decode_utf8(raw, p, what="the ODS successor table", error=DataError,
+                       resave="re-save it as UTF-8 CSV (a byte-order mark is fine)")
     lines = [(i + 1, ln) for i, ln in enumerate(text.splitlines()) if ln.strip() and not ln.lstrip().startswith("#")]
     if not lines:
         raise DataError(f"{p}: the ODS successor table is empty (expected a header {','.join(COLUMNS)})")
