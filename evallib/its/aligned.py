@@ -90,6 +90,7 @@ PRE_TREND_MIN_P = 0.01     # joint pre-formation test: a guard fires on strong e
                            # guards run on every analysis; at 0.05 each, a fifth of null analyses lose a verdict)
 ACF_MAX = 0.8              # lag-1 autocorrelation of the aligned pre-formation gaps
 NEAR_ZERO_MIN_COUNT = 200  # log scale: events before formation needed for a stable share
+MAX_ALTERNATIVE_COMPARATORS = 500   # the scorecard's stacked/synthetic/sdid refits cost time with the panel size
 
 
 # =========================================================================== the fit
@@ -654,6 +655,10 @@ class AlignedResult(BaseResult):
                     ("single", lambda: analyse_single(self.params.model_copy(update={"design": "single"}),
                                                       self.table)))
             for name, run in runs:
+                if name != "single" and self.n_comparators > MAX_ALTERNATIVE_COMPARATORS:
+                    out[name] = {"note": f"not run: {self.n_comparators} comparators, over the "
+                                         f"{MAX_ALTERNATIVE_COMPARATORS} for which the alternatives are refitted"}
+                    continue
                 try:
                     r = run()
                     e = r.effects(horizons=[h])
