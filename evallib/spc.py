@@ -110,7 +110,8 @@ from evallib.periods import FREQ_NAMES, format_period, normalise_label, parse_pe
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "xmr", "evidenced_rebase", "SPCResult", "EVIDENCE_WINDOW", "LIMIT", "NEAR_LIMIT", "SCREEN_FACTOR", "MIN_POINTS", "RUN_LENGTH",
+    "xmr", "evidenced_rebase", "SPCResult", "EVIDENCE_WINDOW",
+    "LIMIT", "NEAR_LIMIT", "SCREEN_FACTOR", "MIN_POINTS", "RUN_LENGTH",
     "IMPROVEMENTS", "RULES", "POINT_TYPES", "VARIATIONS", "ASSURANCES",
     "VARIATION_LABELS", "ASSURANCE_LABELS", "POINT_COLUMNS",
 ]

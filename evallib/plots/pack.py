@@ -100,7 +100,8 @@ def forest_plot(rows, *, xlabel: str = "Change against expected without the coll
         ax.plot([ec], [y], marker=(">" if e > 0 else "<") if off else "o", markersize=9 if off else 8,
                 color=colour, markerfacecolor="white" if failed else colour, markeredgewidth=2)
         if off:
-            ax.text(ec - np.sign(e) * clip * 0.03, y - 0.22, f"estimate {e:+.0f}% (off the chart)".replace("-", "\u2212"),
+            ax.text(ec - np.sign(e) * clip * 0.03, y - 0.22,
+                    f"estimate {e:+.0f}% (off the chart)".replace("-", "\u2212"),
                     ha="right" if e > 0 else "left", va="top", fontsize=8.5, color=colour)
     ax.axvline(0, color=palette.NHS_BLACK, linewidth=1)
     if math.isfinite(clip):

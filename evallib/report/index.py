@@ -236,4 +236,5 @@ def write_index(build: Path, manifest: dict) -> Path:
     return out
 
 
-__all__ = ["write_index", "index_rows", "short_sentence", "VERDICT_WORDS", "format_value", "format_range", "DIRECTION_TEXT", "VARIATION_TEXT", "ASSURANCE_TEXT"]
+__all__ = ["write_index", "index_rows", "short_sentence", "VERDICT_WORDS",
+            "format_value", "format_range", "DIRECTION_TEXT", "VARIATION_TEXT", "ASSURANCE_TEXT"]

@@ -129,9 +129,9 @@ def raw_counts(a: Analysis) -> set[int]:
     return a._counts
 
 
-_STRUCTURE = re.compile(r"\b\d+ (?:comparator|trust|placebo|system|month|quarter|period|observation|point|lead|lag|"
-                        r"unit|donor|specification)s?(?:\(s\))?|\bvolume [\d.]+: \d+|\branks \d+ of \d+|\bfactor (?:of )?\d+|"
-                        r"\b\d+ of \d+ (?:placebo|comparator|trust)")
+_STRUCTURE = re.compile(r"\b\d+ (?:comparator|trust|placebo|system|month|quarter|period|observation|point|"
+                        r"lead|lag|unit|donor|specification)s?(?:\(s\))?|\bvolume [\d.]+: \d+|"
+                        r"\branks \d+ of \d+|\bfactor (?:of )?\d+|\b\d+ of \d+ (?:placebo|comparator|trust)")
 
 
 def disclose(a: Analysis, text: str) -> str:

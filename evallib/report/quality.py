@@ -232,4 +232,5 @@ def coverage_heatmap(matrix: pd.DataFrame, *, title: str | None = "Data coverage
     return fig, ax
 
 
-__all__ = ["QualitySummary", "summarise_metric", "listing", "LIST_MAX", "find_outliers", "coverage_matrix", "coverage_heatmap"]
+__all__ = ["QualitySummary", "summarise_metric", "listing", "LIST_MAX",
+           "find_outliers", "coverage_matrix", "coverage_heatmap"]
