@@ -75,10 +75,9 @@ def test_effects_use_only_clean_comparators_and_stop_at_the_last_clean_period(de
         assert en.loc[12, col] == pytest.approx(named[col], rel=1e-10)
     assert nyt.last_clean_period == "2022-06"
     assert allo.last_clean_period == "2022-06"          # reported, not applied, under all_other
-    msg = ("effects from 2022-07 on are not reported (horizon 24, 2022-09, among them): only 0 comparator(s) are "
-           "clean through 2022-07 (the others had joined collaboratives), and placebo inference for 4 treated "
-           "unit(s) needs at least 39 distinct placebo systems and 2 comparators outside each; the last period "
-           "with clean comparators is 2022-06")
+    msg = ("effects from 2022-07 on (horizon 22 and later) are not reported: only 0 comparator(s) are clean "
+           "through 2022-07 (the others had joined collaboratives), and placebo inference needs at least 39 placebo "
+           "systems of 4 units, with 2 comparators outside each; the last period with clean comparators is 2022-06")
     assert msg in nyt.warnings
     assert any(w.startswith("36 of the 36 comparators joined a collaborative after formation (the first is clean "
                             "through 2020-11); comparators: all_other uses them throughout") for w in allo.warnings)
@@ -105,4 +104,19 @@ def test_a_comparator_that_joined_before_formation_is_dropped(demo, tmp_path):
     (tmp_path / "m.csv").write_text(text)
     res = evallib.analyse(params(d, memberships=str(tmp_path / "m.csv"), horizons=[0]), table)
     assert "ZZ001" not in res.af.codes
-    assert res.af.comparators.dropped["ZZ001"] == "joined collaborative demo_c01 in 2019-01, before formation (2020-09)"
+    assert res.af.comparators.dropped["ZZ001"] == "joined a collaborative before formation (2020-09): demo_c01, 2019-01"
+    assert "1 comparator(s) dropped by the eligibility rule (joined a collaborative: 1); 35 kept" in res.warnings
+
+
+def test_difference_terms_use_one_clean_set_up_to_the_last_clean_period(both):
+    allo, nyt = both
+    sf = nyt.summary_frame().set_index(["group", "term"])
+    _, e0, ek, paf = nyt._post_terms()
+    assert paf.codes == ZZ[28:]                       # the eight clean through 2022-06
+    mean_gap = float(np.mean(paf.abs_gap[nyt.af.formation:nyt.last_clean_index + 1]))
+    assert sf.loc[("difference", "mean_effect[collaborative]"), "estimate"] == pytest.approx(mean_gap, rel=1e-12)
+    # its interval carries the small-cross-section factor of 8 comparators, not 36
+    assert paf.factor > allo.af.factor
+    assert sf.loc[("difference", "mean_effect[collaborative]"), "estimate"] != pytest.approx(
+        allo.summary_frame().set_index(["group", "term"]).loc[("difference", "mean_effect[collaborative]"),
+                                                               "estimate"], rel=1e-3)

@@ -44,6 +44,14 @@ off), a complete series over the analysis window, and non-trivial volume (pre-fo
 at least ``aligned.min_volume`` of the treated units' average). ``matched`` keeps the
 eligible comparators nearest the treated units on pre-formation level, trend and volume.
 
+**Not-yet-treated comparators** (``comparators: not_yet_treated``, the default when the params
+name a membership table, ``memberships:``): a comparator counts only up to the period before it
+joins any collaborative. The effect in period P + h (and the event study, the expected line and
+the cumulative effect up to it) uses only the comparators clean through P + h, refitted with that
+set (cached by set); from the first period with too few clean comparators for placebo inference
+(:func:`placebo_minimum`) nothing is reported, and a warning says why and from when. results.json
+``aligned.comparators`` gives each comparator's ``clean_until`` and the ``last_clean_period``.
+
 **Event study and scorecard**: per-period gaps with placebo intervals before and after
 formation, a joint test of the last ``aligned.leads`` pre-formation gaps, and a credibility
 scorecard (:meth:`AlignedResult.scorecard`) whose failed checks turn a verdict into "unclear".
@@ -482,11 +490,11 @@ class AlignedResult(BaseResult):
             if self.not_yet_treated and i > self.last_clean_index:
                 j = self.last_clean_index + 1
                 n_clean = len(self.clean_codes(j))
-                msg = (f"effects from {af.labels[j]} on are not reported (horizon {h}, {af.labels[i]}, among them): "
-                       f"only {n_clean} comparator(s) are clean through {af.labels[j]} (the others had joined "
-                       f"collaboratives), and placebo inference for {af.n_units} treated unit(s) needs at least "
-                       f"{placebo_minimum(0, af.n_units, self.alpha)[1]} distinct placebo systems and 2 comparators "
-                       f"outside each; the last period with clean comparators is {self.last_clean_period}")
+                msg = (f"effects from {af.labels[j]} on (horizon {j - iP} and later) are not reported: only {n_clean} "
+                       f"comparator(s) are clean through {af.labels[j]} (the others had joined collaboratives), and "
+                       f"placebo inference needs at least {placebo_minimum(0, af.n_units, self.alpha)[1]} placebo "
+                       f"systems of {af.n_units} units, with 2 comparators outside each; the last period with clean "
+                       f"comparators is {self.last_clean_period}")
                 if msg not in self.warnings:
                     self.warnings.append(msg)
                 continue
@@ -573,11 +581,15 @@ class AlignedResult(BaseResult):
                 "p": p, "placebos": int(qk.size)}
 
     # ------------------------------------------------------------------ terms
-    def _post_terms(self) -> tuple[list[str], np.ndarray, np.ndarray]:
+    def _post_terms(self) -> tuple[list[str], np.ndarray, np.ndarray, AlignedFit]:
         af = self.af
         iP = af.formation
         T = len(af.labels)
         post = (np.arange(T) >= iP) & np.isfinite(af.abs_gap)
+        if self.not_yet_treated:
+            # one comparator set clean over the whole span: those clean through the last clean period
+            af = self.fit_at(self.last_clean_index)
+            post = post & (np.arange(T) <= self.last_clean_index) & np.isfinite(af.abs_gap)
         tt = (np.arange(T) - iP).astype(float)
         Xp = np.column_stack([np.ones(post.sum()), tt[post]])
         name = self.evaluated.name
@@ -587,7 +599,7 @@ class AlignedResult(BaseResult):
         mean0 = float(np.mean(af.abs_gap[post]))
         meank = np.mean(af.abs_null[post], axis=0)
         names = [D.level_name(name), D.slope_name(name), f"mean_effect[{name}]"]
-        return names, np.r_[coef0, mean0], np.vstack([coefk, meank[None, :]])
+        return names, np.r_[coef0, mean0], np.vstack([coefk, meank[None, :]]), af
 
     def _segment_terms(self, y: np.ndarray) -> dict[str, float]:
         """ITS terms (docs/contracts.md §3) of a series over the window, by least squares: intercept,
@@ -611,16 +623,21 @@ class AlignedResult(BaseResult):
         - ``treated`` and ``control``: descriptive ITS lines (intercept, pre_trend, level and slope
           change, post_trend) through the observed series and through the expected line (what the
           comparators imply); no standard errors: inference is on the difference.
+
+        Under ``not_yet_treated`` the difference terms use the comparators clean through
+        :attr:`last_clean_period`, over the periods up to it, and the expected line is
+        :meth:`counterfactual`'s (each period with the comparators clean through it).
         """
         a = self._alpha(alpha)
-        names, e0, ek = self._post_terms()
+        names, e0, ek, paf = self._post_terms()
         rows = []
-        for grp, y in (("treated", self.af.observed), ("control", self.af.cf)):
+        cf = self.counterfactual()["counterfactual"].to_numpy(dtype=float) if self.not_yet_treated else self.af.cf
+        for grp, y in (("treated", self.af.observed), ("control", cf)):
             for n, v in self._segment_terms(np.asarray(y, dtype=float)).items():
                 rows.append({"group": grp, "term": n, "estimate": float(v), "se": float("nan"),
                              "ci_lower": float("nan"), "ci_upper": float("nan"), "p": float("nan")})
         for n, v, null in zip(names, e0, ek):
-            est_, se, lo, hi, p = self._interval(float(v), null, a)
+            est_, se, lo, hi, p = self._interval(float(v), null, a, paf)
             rows.append({"group": "difference", "term": n, "estimate": est_, "se": se, "ci_lower": lo,
                          "ci_upper": hi, "p": p})
         return pd.DataFrame(rows)

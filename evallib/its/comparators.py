@@ -156,8 +156,8 @@ def eligible_comparators(params, table, labels: Sequence[str], pre: np.ndarray, 
         if comps == "not_yet_treated" and formation is not None:
             for c in pool:
                 if c not in dropped and clean[c] is not None and clean[c] < formation:
-                    dropped[c] = (f"joined collaborative {ms.collaborative_of(c)} in "
-                                  f"{format_period(ms.join_date(c))}, before formation ({formation})")
+                    dropped[c] = (f"joined a collaborative before formation ({formation}): "
+                                  f"{ms.collaborative_of(c)}, {format_period(ms.join_date(c))}")
     kept = [c for c in pool if c not in dropped]
     who = ("all other units" if comps == "all_other" else
            "units not yet in a collaborative" if comps == "not_yet_treated" else "matched units")
