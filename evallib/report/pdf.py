@@ -809,43 +809,6 @@ def _context(pack_dir: Path, manifest: dict, measures: list[_Measure], workdir: 
     }
 
 
-def _clip_forest(ax, rows: list[dict]) -> None:
-    """Keep the forest plot readable when one interval is huge (real data: +13,706%).
-
-    The axis spans the estimates and the ordinary intervals; an interval that runs
-    beyond it is cut at the edge and labelled with its true end ("to +13,706%"),
-    so the chart says it was clipped. Relative changes below -100% are impossible
-    and are cut at -100%.
-    """
-    vals = [v for r in rows for v in (r.get("estimate"), r.get("lower"), r.get("upper")) if _num(v) is not None]
-    ests = [abs(r["estimate"]) for r in rows if _num(r.get("estimate")) is not None]
-    if not vals or not ests:
-        return
-    # off scale: beyond 1.5 x (the larger of 100% and 3 x the largest estimate), or below -100%
-    cap = 1.5 * max(100.0, 3.0 * max(ests))
-    kept = [v for v in vals if -min(cap, 100.0) <= v <= cap]
-    if len(kept) == len(vals) or not kept:
-        return
-    hi_lim, lo_lim = max(kept + [0.0]), min(kept + [0.0])
-    clip_hi = any(v > hi_lim for v in vals)
-    clip_lo = any(v < lo_lim for v in vals)
-    pad = 0.08 * (hi_lim - lo_lim or 1.0)
-    ax.set_xlim(lo_lim - (3.2 * pad if clip_lo else pad), hi_lim + (3.2 * pad if clip_hi else pad))
-    n = len(rows)
-    for k, r in enumerate(rows):
-        y = n - 1 - k
-        for end, side in ((r.get("upper"), 1), (r.get("lower"), -1)):
-            v = _num(end)
-            if v is None or (side == 1 and v <= hi_lim) or (side == -1 and v >= lo_lim):
-                continue
-            start = (hi_lim if side == 1 else lo_lim) + side * 0.6 * pad
-            tip = (hi_lim if side == 1 else lo_lim) + side * 3.0 * pad
-            ax.annotate("", xy=(tip, y), xytext=(start, y),
-                        arrowprops={"arrowstyle": "-|>", "color": "#425563", "lw": 1.4, "mutation_scale": 14})
-            ax.text(tip, y + 0.2, f"to {v:+,.0f}%".replace("-", "\u2212"), ha="right" if side == 1 else "left",
-                    va="bottom", fontsize=8, color="#425563")
-
-
 def _forest_svg(rows: list[dict], workdir: Path, synthetic: bool, primary: str, horizon: str | None) -> str | None:
     if not rows:
         return None
@@ -856,7 +819,9 @@ def _forest_svg(rows: list[dict], workdir: Path, synthetic: bool, primary: str, 
 
     with matplotlib.rc_context({"svg.hashsalt": "evallib", "svg.fonttype": "path"}):
         when = f", {horizon} after the {primary}" if horizon else ""
-        fig, _ = forest_plot(rows, synthetic=False, xlabel=f"Change against expected (% of expected){when}")
+        # the index's "worse <-> better" axis (lower-is-better measures flipped), clipped bands labelled
+        fig, _ = forest_plot(rows, synthetic=False, better_right=True,
+                             xlabel=f"Change against expected (% of expected){when}")
         if synthetic:       # top right, clear of the axis label (the default stamp sits on it)
             from evallib.plots import palette
             fig.text(0.99, 0.995, palette.SYNTHETIC_LABEL, ha="right", va="top", fontsize=9,
@@ -867,7 +832,6 @@ def _forest_svg(rows: list[dict], workdir: Path, synthetic: bool, primary: str, 
                 ax.get_legend().remove()
         # drawn at print size (the column is 174 mm), so its text is the size it says
         fig.set_size_inches(6.85, 1.0 + 0.32 * max(len(rows), 2))
-        _clip_forest(fig.axes[0], rows)
         fig.tight_layout()
         buf = io.BytesIO()
         fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
