@@ -120,3 +120,17 @@ def test_difference_terms_use_one_clean_set_up_to_the_last_clean_period(both):
     assert sf.loc[("difference", "mean_effect[collaborative]"), "estimate"] != pytest.approx(
         allo.summary_frame().set_index(["group", "term"]).loc[("difference", "mean_effect[collaborative]"),
                                                                "estimate"], rel=1e-3)
+
+
+def test_sensitivity_designs_get_the_clean_comparators_by_name(demo, both):
+    """The stacked, synthetic and sdid alternatives of the sensitivity set have no not_yet_treated of
+    their own: they take the aligned design's comparators clean through the headline horizon."""
+    from evallib.its.sensitivity import specifications
+
+    _, nyt = both
+    specs = {label: p for _, label, p, _ in specifications(nyt.params, nyt, "collaborative")}
+    for label in ("design synthetic", "design controlled (stacked segments)",
+                  "design sdid (synthetic difference-in-differences)"):
+        assert specs[label].comparators == ZZ[12:]            # clean through 2021-09 (12 months)
+    assert specs["design single"].comparators == "none"
+    assert specs["wash-out 2020-03/2021-03"].comparators == "not_yet_treated"

@@ -152,6 +152,9 @@ def specifications(params, primary, target: str) -> list[tuple[str, str, object,
         alts = [m for m in CONTINUOUS if m != model] if model in CONTINUOUS else ["ols-hac"]
         for m in alts:
             out.append(("estimator", f"estimator {m}", params.model_copy(update={"model": m}), ""))
+    if params.comparators == "not_yet_treated" and hasattr(primary, "clean_codes"):  # other designs: its clean set, named
+        params = params.model_copy(update={"comparators": primary.clean_codes(min(
+            primary.af.formation + primary.headline_horizon, primary.last_clean_index))})
     designs = []
     if design in ("controlled", "synthetic"):
         designs = ["single", "synthetic" if design == "controlled" else "controlled"]
