@@ -52,7 +52,8 @@ def test_one_panel_recovers_the_planted_effect_by_event_time():
 def test_monte_carlo_unbiased_with_nominal_coverage_and_twfe_biased():
     """60 panels: CS event-time estimates are unbiased (mean error within 4 Monte Carlo standard
     errors; over 1,000 panels it was at most 0.007, against a standard deviation near 0.18), with
-    pointwise coverage near 95% (93.6% measured over 150 panels, 93.3% for the simultaneous band); the TWFE dummy coefficient averages about 2.35 against a true mean
+    pointwise coverage near 95% (93.6% measured over 150 panels, 93.3% for the simultaneous band);
+    the TWFE dummy coefficient averages about 2.35 against a true mean
     effect over treated unit-periods of 4.23 (it gives negative weight to the growing effects of the
     early cohorts, used as comparators for later ones), while the CS simple aggregate of the same
     estimand is unbiased."""

@@ -170,14 +170,13 @@ def parse_memberships(text: str, source: str) -> Memberships:
         if not any(r.collaborative_id == cid for r in rows):
             raise DataError(f"{source}: line {line}: collaborative {cid} has no members (no row with an "
                             f"org_code): add its member trusts or remove it")
+    def span(m: Membership) -> str:
+        return f"{format_period(m.joined)} to {format_period(m.left) if m.left else 'now'}"
+
     by_code: dict[str, list[Membership]] = {}
     for r in rows:
         for o in by_code.get(r.org_code, []):
-            end_o = o.left if o.left is not None else None
-            end_r = r.left if r.left is not None else None
-            overlap = (end_o is None or r.joined < end_o) and (end_r is None or o.joined < end_r)
-            if overlap:
-                span = lambda m: f"{format_period(m.joined)} to {format_period(m.left) if m.left else 'now'}"  # noqa: E731
+            if (o.left is None or r.joined < o.left) and (r.left is None or o.joined < r.left):
                 raise DataError(f"{source}: line {r.line}: {r.org_code} is in {r.collaborative_id} from {span(r)}, "
                                 f"overlapping its membership of {o.collaborative_id} from {span(o)} on line {o.line}: "
                                 f"a trust is in one collaborative at a time; set left on the earlier row or "
