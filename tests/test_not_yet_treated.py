@@ -134,3 +134,28 @@ def test_sensitivity_designs_get_the_clean_comparators_by_name(demo, both):
         assert specs[label].comparators == ZZ[12:]            # clean through 2021-09 (12 months)
     assert specs["design single"].comparators == "none"
     assert specs["wash-out 2020-03/2021-03"].comparators == "not_yet_treated"
+
+
+def test_membership_table_that_disagrees_with_the_params_is_a_warning(demo, tmp_path):
+    table, d = demo
+    text = memberships_csv().replace("black_country,Black Country Provider Collaborative,RBK,2020-09,\n", "")
+    text = text.replace("black_country,Black Country Provider Collaborative,RXK,2020-09,",
+                        "black_country,Black Country Provider Collaborative,RXK,2020-10,")
+    (tmp_path / "m.csv").write_text(text)
+    res = evallib.analyse(params(d, memberships=str(tmp_path / "m.csv"), horizons=[0]), table)
+    src = tmp_path / "m.csv"
+    assert (f"the membership table {src} has no row for treated unit(s) RBK: check that the units are the "
+            f"collaborative's members") in res.warnings
+    assert (f"the membership table {src} dates treated unit(s) RXK 2020-10, not 2020-09 as the evaluated "
+            f"interruption says: check the interruption date") in res.warnings
+    nyt = evallib.analyse(params(d, horizons=[0]), table)
+    assert not any("membership table" in w for w in nyt.warnings)
+
+
+def test_placebo_rank_under_not_yet_treated_uses_the_clean_set(both):
+    allo, nyt = both
+    ra = next(c for c in allo.scorecard(with_alternatives=False)["checks"] if c["name"] == "placebo_rank")
+    rn = next(c for c in nyt.scorecard(with_alternatives=False)["checks"] if c["name"] == "placebo_rank")
+    n_placebos = nyt.fit_at(nyt.last_clean_index).members.shape[1]
+    assert f"of {n_placebos + 1} " in rn["says"] and n_placebos == 70    # 8 clean comparators: C(8, 4) systems
+    assert f"of {allo.n_placebos + 1} " in ra["says"]

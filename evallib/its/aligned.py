@@ -186,6 +186,8 @@ def fit_aligned(params, table, *, model: str | None = None, treated: Series | No
     comp = eligible_comparators(params, table, labels, pre_all & in_fit, need_ratio=need_ratio, need_den=need_den,
                                 treated=treated, formation=format_period(intr.period))
     codes = list(comparators_override) if comparators_override is not None else list(comp.kept)
+    if comparators_override is None:
+        warns.extend(comp.warnings)
     if comp.dropped and comparators_override is None:
         warns.append(f"{len(comp.dropped)} comparator(s) dropped by the eligibility rule ({_reasons(comp.dropped)}); "
                      f"{len(comp.kept)} kept")
@@ -732,9 +734,13 @@ class AlignedResult(BaseResult):
                                 f"{s.size} placebo systems'")})
         # 4. post/pre RMSPE ratio rank (Abadie et al. 2010): reported, not a guard
         post = (np.arange(len(af.labels)) >= af.formation)
+        rinf = inf
+        if self.not_yet_treated:   # one comparator set clean over the post-formation periods ranked
+            rinf = self.fit_at(self.last_clean_index).inference
+            post = post & (np.arange(len(af.labels)) <= self.last_clean_index)
         with np.errstate(divide="ignore", invalid="ignore"):
-            r0 = np.sqrt(np.nanmean(inf.gap0[post] ** 2)) / inf.s0
-            rk = np.sqrt(np.nanmean(inf.gaps[post] ** 2, axis=0)) / inf.s
+            r0 = np.sqrt(np.nanmean(rinf.gap0[post] ** 2)) / rinf.s0
+            rk = np.sqrt(np.nanmean(rinf.gaps[post] ** 2, axis=0)) / rinf.s
         rk = rk[np.isfinite(rk)]
         rank = int(1 + np.sum(rk > r0)) if rk.size else None
         p_rank = float((1 + np.sum(rk >= r0)) / (rk.size + 1)) if rk.size else float("nan")

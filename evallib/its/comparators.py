@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Sequence
 
@@ -67,6 +67,8 @@ class Comparators:
     #: with a membership table: code -> last clean period label (the period before it joined any
     #: collaborative), None when it never joined; for every comparator of the pool that has rows
     clean_until: dict[str, str | None] | None = None
+    #: what the membership table says about the treated units, when it disagrees with the params
+    warnings: list[str] = field(default_factory=list)
 
 
 def clean_until(codes: Sequence[str], memberships, freq: str = "M") -> dict[str, str | None]:
@@ -147,12 +149,25 @@ def eligible_comparators(params, table, labels: Sequence[str], pre: np.ndarray, 
                 if m < params.aligned.min_volume * t_mean:
                     dropped[c] = (f"volume {W.approx(m)} before formation is under "
                                   f"{params.aligned.min_volume:g} of the treated units' average {W.approx(t_mean)}")
-    clean = None
+    clean, notes = None, []
     if getattr(params, "memberships", None) is not None:
         from evallib.data.memberships import load_memberships
 
         ms = load_memberships(params.memberships).validate_against(table)
         clean = clean_until(pool, ms, table.freq)
+        if formation is not None:
+            joined = {u: ms.join_date(u) for u in params.units}
+            absent = [u for u, j in joined.items() if j is None]
+            other = {u: format_period(j.asfreq(table.freq) if table.freq != "M" else j)
+                     for u, j in joined.items() if j is not None}
+            other = {u: d for u, d in other.items() if d != formation}
+            if absent:
+                notes.append(f"the membership table {ms.source} has no row for treated unit(s) {', '.join(absent)}: "
+                             f"check that the units are the collaborative's members")
+            if other:
+                notes.append(f"the membership table {ms.source} dates treated unit(s) "
+                             f"{', '.join(f'{u} {d}' for u, d in other.items())}, not {formation} as the evaluated "
+                             f"interruption says: check the interruption date")
         if comps == "not_yet_treated" and formation is not None:
             for c in pool:
                 if c not in dropped and clean[c] is not None and clean[c] < formation:
@@ -167,7 +182,7 @@ def eligible_comparators(params, table, labels: Sequence[str], pre: np.ndarray, 
             f"and a pre-formation volume of at least {params.aligned.min_volume:g} of the treated units' average")
     if comps == "not_yet_treated":
         rule += ", each used up to the period before it joins any collaborative"
-    return Comparators(kept=kept, dropped=dropped, rule=rule, clean_until=clean)
+    return Comparators(kept=kept, dropped=dropped, rule=rule, clean_until=clean, warnings=notes)
 
 
 def match_comparators(comp: Comparators, y_sys: np.ndarray, Yc: np.ndarray, pre: np.ndarray, n_units: int,
