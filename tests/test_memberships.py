@@ -1,6 +1,8 @@
 """The membership table (evallib/data/memberships.py): the shipped file, the loader, every bad input."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -169,3 +171,25 @@ def test_demo_writes_staggered_memberships_and_keeps_the_data(tmp_path):
     assert [c["id"] for c in truth["collaboratives"]] == ids
     assert [c["planted"] for c in truth["collaboratives"]] == [True] + [False] * 9
     assert load_memberships(paths["collaboratives"]).rows[0].line == 5   # after the three comment lines and header
+
+
+def test_editing_the_membership_table_changes_the_batch_cache_key(tmp_path):
+    """The membership table is an input of the analysis: a changed joining date rebuilds it."""
+    import shutil
+
+    from evallib.batch.jobs import make_job
+    from evallib.config import params_from_dict
+    from evallib.data.demo import generate_frame
+    from evallib.data.table import write_table
+
+    frame, _ = generate_frame()
+    write_table(frame[frame["metric"] == "rtt_waiting_list"], tmp_path / "t.csv")
+    src = Path(__file__).resolve().parents[1] / "evallib" / "data" / "collaboratives.csv"
+    shutil.copy(src, tmp_path / "m.csv")
+    p = params_from_dict({"data": "t.csv", "metric": "rtt_waiting_list", "units": ["RNA", "RL4", "RXK", "RBK"],
+                          "memberships": "m.csv",
+                          "interruptions": [{"name": "covid", "date": "2020-03"},
+                                            {"name": "collaborative", "date": "2020-09"}]}, base_dir=tmp_path)
+    k1 = make_job(p).key
+    (tmp_path / "m.csv").write_text((tmp_path / "m.csv").read_text() + "\n")
+    assert make_job(p).key != k1

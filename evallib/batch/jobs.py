@@ -115,10 +115,14 @@ def make_job(params, base_dir: Path | None = None, notebook: str | None = None) 
     pdict = params.to_yaml_dict()
     pdict["id"] = aid
     nb_sha, data_sha, src_sha = file_sha256(nb), file_sha256(data), source_sha256()
+    keyed = dict(pdict)
+    if params.memberships is not None and Path(params.memberships).is_file():
+        # the membership table is an input too: editing a joining date rebuilds what it affects
+        keyed["memberships_sha256"] = file_sha256(Path(params.memberships))
     return Job(id=aid, title=params.display_title, metric=params.metric,
                notebook=str(nb), params=pdict, data=str(data), notebook_sha256=nb_sha,
                data_sha256=data_sha, params_sha256=sha_text(canonical_json(pdict)),
-               key=cache_key(nb_sha, pdict, data_sha, evallib.__version__, src_sha),
+               key=cache_key(nb_sha, keyed, data_sha, evallib.__version__, src_sha),
                synthetic=data_is_synthetic(data), source_sha256=src_sha)
 
 
