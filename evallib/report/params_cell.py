@@ -12,7 +12,7 @@ params keys an evaluator changes most (:data:`ANALYSIS_KEYS`). Each defaults to
 Order of precedence: the params file, then ``overrides`` (any params key, nested
 keys merge), then the typed parameters. Values given on the command line as text
 are read as the key expects: ``units``/``comparators`` as comma-separated codes
-(``comparators`` also ``none``, ``all_other`` or ``matched``), ``horizons`` as
+(``comparators`` also ``none``, ``all_other``, ``matched`` or ``not_yet_treated``), ``horizons`` as
 comma-separated whole numbers, ``interruptions`` as ``name=date,name=date`` or a
 mapping ``{name: date}`` (level and slope terms) or the params file's list form.
 
@@ -149,7 +149,7 @@ def _notebooks_dir() -> Path | None:
 # ------------------------------------------------------------------ values
 def _codes(key: str, v: Any) -> Any:
     if isinstance(v, str):
-        if key == "comparators" and v.strip() in ("none", "all_other", "matched"):
+        if key == "comparators" and v.strip() in ("none", "all_other", "matched", "not_yet_treated"):
             return v.strip()
         return [x.strip() for x in v.split(",") if x.strip()]
     if isinstance(v, (int, float)) and not isinstance(v, bool):
