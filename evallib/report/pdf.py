@@ -769,7 +769,9 @@ def _context(pack_dir: Path, manifest: dict, measures: list[_Measure], workdir: 
             "forest": None if rel is None else {"label": s.get("label") or m.title, "estimate": rel * 100,
                                                 "lower": None if rlo is None else rlo * 100,
                                                 "upper": None if rhi is None else rhi * 100,
-                                                "improvement": s.get("improvement", "neutral")},
+                                                "improvement": s.get("improvement", "neutral"),
+                                                "verdict": s.get("verdict"),
+                                                "failed_checks": list(failed_names)},
             "failed": False,
         }
         rows.append(row)
@@ -831,7 +833,7 @@ def _forest_svg(rows: list[dict], workdir: Path, synthetic: bool, primary: str, 
             if ax.get_legend() is not None:
                 ax.get_legend().remove()
         # drawn at print size (the column is 174 mm), so its text is the size it says
-        fig.set_size_inches(6.85, 1.0 + 0.32 * max(len(rows), 2))
+        fig.set_size_inches(6.85, 1.0 + 0.46 * max(len(rows), 2))   # two-line labels (sign flipped) need the room
         fig.tight_layout()
         buf = io.BytesIO()
         fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
