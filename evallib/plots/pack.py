@@ -137,7 +137,9 @@ def forest_plot(rows, *, xlabel: str = "Change against expected without the coll
               frameon=False, borderaxespad=0.3)
     fig.tight_layout()
     if synthetic:
-        palette.stamp_synthetic(fig)
+        # top right: the bottom right carries "better ->" under the axis
+        fig.text(0.99, 0.995, palette.SYNTHETIC_LABEL, ha="right", va="top", fontsize=9, fontweight="bold",
+                 color=palette.NHS_RED, alpha=0.9)
     return fig, ax
 
 
