@@ -1083,48 +1083,15 @@ def residual_acf(res) -> tuple[list[float], int, str]:
 
 def show_fit_check(a: Analysis, res):
     """Analyst view: fitted against observed (with residuals) and the residual ACF."""
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    from evallib.plots import palette
+    from evallib.plots.diagnostics import acf_chart, fit_check_chart
 
     cf = res.counterfactual()
-    x = np.arange(len(cf))
-    obs = cf["observed"].to_numpy(dtype=float)
-    fitted = cf["fitted"].to_numpy(dtype=float)
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(9, 5.5), sharex=True, gridspec_kw={"height_ratios": [2, 1]})
-    ax1.plot(x, obs, "o", ms=3, color=palette.NHS_BLUE, label="observed")
-    ax1.plot(x, fitted, "-", lw=1.5, color=palette.NHS_BLACK, label="fitted")
-    ax1.set_title(f"{a.label}: fitted against observed", loc="left")
-    ax1.legend(frameon=False, loc="best")
-    ax2.axhline(0, color="grey", lw=0.8)
-    ax2.bar(x, obs - fitted, color=palette.NHS_MID_GREY)
-    ax2.set_ylabel("observed \u2212 fitted")
-    step = max(1, len(x) // 8)
-    ax2.set_xticks(x[::step])
-    ax2.set_xticklabels(list(cf["period"])[::step], rotation=0)
-    for i in a.params.interruptions:
-        if i.date in set(cf["period"]):
-            k = list(cf["period"]).index(i.date)
-            for ax in (ax1, ax2):
-                ax.axvline(k - 0.5, color="grey", ls="--", lw=0.8)
-    if a.synthetic:
-        palette.stamp_synthetic(fig)
-    _show_fig(fig)
+    dates = [i.date for i in a.params.interruptions]
+    _show_fig(fit_check_chart(cf, f"{a.label}: fitted against observed", dates, a.synthetic)[0])
     r, n, what = residual_acf(res)
-    fig, ax = plt.subplots(figsize=(7, 3))
-    lags = np.arange(1, len(r) + 1)
-    ax.bar(lags, r, color=palette.NHS_MID_GREY, width=0.6)
-    band = 1.96 / np.sqrt(max(n, 1))
-    ax.axhline(band, color="black", ls=":", lw=0.8)
-    ax.axhline(-band, color="black", ls=":", lw=0.8)
-    ax.axhline(0, color="black", lw=0.8)
-    ax.set_xlabel("lag")
-    ax.set_title(f"Residual autocorrelation ({what}, n = {n})", loc="left")
-    if a.synthetic:
-        palette.stamp_synthetic(fig)
+    fig, _, band = acf_chart(r, n, f"Residual autocorrelation ({what}, n = {n})", a.synthetic)
     _show_fig(fig)
-    outside = [int(k) for k, v in zip(lags, r) if abs(v) > band]
+    outside = [k + 1 for k, v in enumerate(r) if abs(v) > band]
     md(f"Residual ACF: lags outside \u00b11.96/\u221an = \u00b1{band:.2f}: "
        + (", ".join(map(str, outside)) if outside else "none") + ".")
     return {"acf": r, "n": n, "band": band, "outside": outside}
@@ -1303,7 +1270,8 @@ def show_coverage(params_path: str | os.PathLike, metrics: list[str] | None = No
     """
     import pandas as pd
 
-    from evallib.report.quality import coverage_heatmap, coverage_matrix, summarise_metric
+    from evallib.plots.quality import coverage_heatmap
+    from evallib.report.quality import coverage_matrix, summarise_metric
 
     p = Path(params_path)
     raw = read_yaml(p)
