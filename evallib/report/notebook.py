@@ -470,11 +470,8 @@ def effects_table(a: Analysis, res):
 
 def show_system(a: Analysis, res) -> None:
     """ITS chart, effects table, robustness table and diagnostics of the combined series."""
-    try:
-        fig, _ = res.plot()
-        _show_fig(fig)
-    except ImportError as exc:
-        md(f"(The ITS chart is not available in this installation: {exc}.)")
+    fig, _ = res.plot()
+    _show_fig(fig)
     ci = ci_label(a)
     if hasattr(res, "event_study"):
         md(f"**Effects.** *Expected* is what the comparators' month-by-month change says the trusts would have "
@@ -633,15 +630,11 @@ MAX_PLACEBOS = 8
 def show_sensitivity(a: Analysis, res=None):
     """The pre-specified sensitivity set: wash-out, date shifts, estimators, designs, placebo dates.
 
-    Uses :func:`evallib.its.sensitivity.sensitivity` when it is installed (shows a
-    dot-and-whisker chart and a table of the target's effect at 12 months under each
-    specification); says so otherwise. ``res`` (the primary result) avoids a refit.
+    Uses :func:`evallib.its.sensitivity.sensitivity` (a dot-and-whisker chart and a table of
+    the target's effect at the headline horizon under each specification). ``res`` (the
+    primary result) avoids a refit.
     """
-    try:
-        from evallib.its.sensitivity import sensitivity
-    except ImportError:
-        md("Sensitivity analyses are not available in this installation.")
-        return None
+    from evallib.its.sensitivity import sensitivity
 
     sens = sensitivity(a.params, a.table, primary=res, max_placebos=MAX_PLACEBOS)
     with technical("Technical appendix: sensitivity analyses"):
@@ -721,12 +714,8 @@ def show_spc(a: Analysis, rebase="evidenced"):
     settled change (:func:`evallib.spc.evidenced_rebase`); a change that is still a trend
     is shown against the limits before it. A list of periods rebases there as given.
     """
-    try:
-        from evallib.plots.spc import spc_chart
-        from evallib.spc import xmr
-    except ImportError as exc:
-        md(f"(SPC chart not available in this installation: {exc}.)")
-        return None
+    from evallib.plots.spc import spc_chart
+    from evallib.spc import xmr
     from evallib.its.series import combine_units
     from evallib.text import long_period
 
