@@ -27,8 +27,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
-from evallib.stats import aligned as A  # noqa: E402
-from evallib.stats.simulate import make_panel  # noqa: E402
+from evallib.stats.simulate import aligned_replicate, make_panel  # noqa: E402
 
 EFFECT = {"continuous": 0.05, "count": float(np.log(1.05)), "count-near-zero": float(np.log(1.05)),
           "proportion": 0.2}
@@ -36,30 +35,8 @@ EFFECT = {"continuous": 0.05, "count": float(np.log(1.05)), "count-near-zero": f
 
 def one(kind: str, J: int, effect: float, seed: int, placebos: int = 500, h: int = 12):
     base_kind = "count" if kind.startswith("count") else kind
-    p = make_panel(base_kind, np.random.default_rng(seed), n_comparators=J, effect=effect,
-                   near_zero=kind == "count-near-zero")
-    tr, T = p.treated, len(p.periods)
-    fit = np.arange(T) < p.formation
-    X = np.column_stack([np.ones(T), (np.arange(T) >= p.covid).astype(float)])
-    scale = {"continuous": "identity", "count": "log", "proportion": "logit"}[base_kind]
-    Nc = None if p.denominators is None else p.denominators[:, ~tr]
-    n0 = None if p.denominators is None else p.denominators[:, tr].sum(1)
-    S = A.build_systems(scale, "ratio" if base_kind == "proportion" else "sum", y0=p.values[:, tr].sum(1), n0=n0,
-                        Yc=p.values[:, ~tr], Nc=Nc, members=A.placebo_members(J, 4, placebos, seed), pre=fit,
-                        rescale=True)
-    inf = A.infer(scale, S, X, fit, studentize=True)
-    i = p.formation + h
-    c = A.cross_section_factor(J, 0.05)
-    b = inf.batch
-    if scale == "log":
-        d_lo, d_hi = A.placebo_interval(inf.gap0[i], inf.null[i], 0.05, c)
-        cf = b.cf[i, 0] + 0.5
-        lo, hi = cf * np.expm1(d_lo), cf * np.expm1(d_hi)
-    else:
-        conv = b.norm[0] if scale == "identity" else 100.0
-        lo, hi = A.placebo_interval(conv * inf.gap0[i], conv * inf.null[i], 0.05, c)
-    truth = p.truth[i]
-    return (lo > 0 or hi < 0), (lo <= truth <= hi), hi - lo
+    return aligned_replicate(base_kind, J, effect, seed, placebos=placebos, horizon=h,
+                             near_zero=kind == "count-near-zero")
 
 
 def grid(reps: int, kinds, Js):

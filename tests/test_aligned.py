@@ -15,8 +15,7 @@ from evallib.data.table import as_table
 from evallib.exceptions import ModelError
 from evallib.its.aligned import AlignedResult, unit_type
 from evallib.its.base import BaseResult
-from evallib.stats import aligned as A
-from evallib.stats.simulate import make_panel
+from evallib.stats.simulate import aligned_replicate
 
 BC = ["RNA", "RL4", "RXK", "RBK"]
 INTR = [{"name": "covid", "date": "2020-03"}, {"name": "collaborative", "date": "2020-09"}]
@@ -190,24 +189,10 @@ def test_simulated_size_and_coverage(kind):
     """No effect, each unit its own COVID-19 response, AR(1) noise: the 12-month test rejects about 5%
     of the time and the interval covers the truth about 95% (200 replications; the full grid is
     simulations/aligned.py)."""
-    rej = cov = 0
     reps = 200
-    for r in range(reps):
-        p = make_panel(kind, np.random.default_rng(9000 + r), n_comparators=36)
-        tr, T = p.treated, len(p.periods)
-        fit = np.arange(T) < p.formation
-        X = np.column_stack([np.ones(T), (np.arange(T) >= p.covid).astype(float)])
-        scale = {"continuous": "identity", "count": "log", "proportion": "logit"}[kind]
-        Nc = None if p.denominators is None else p.denominators[:, ~tr]
-        n0 = None if p.denominators is None else p.denominators[:, tr].sum(1)
-        S = A.build_systems(scale, "ratio" if kind == "proportion" else "sum", y0=p.values[:, tr].sum(1), n0=n0,
-                            Yc=p.values[:, ~tr], Nc=Nc, members=A.placebo_members(36, 4, 300, r), pre=fit,
-                            rescale=True)
-        inf = A.infer(scale, S, X, fit, studentize=True)
-        i = p.formation + 12
-        lo, hi = A.placebo_interval(inf.gap0[i], inf.null[i], 0.05, A.cross_section_factor(36, 0.05))
-        rej += lo > 0 or hi < 0
-        cov += lo <= 0 <= hi
+    runs = [aligned_replicate(kind, 36, 0.0, 9000 + r, placebos=300) for r in range(reps)]
+    rej = sum(x[0] for x in runs)
+    cov = sum(x[1] for x in runs)
     assert 0.02 <= rej / reps <= 0.10          # 200 replications: a 5% size reads 2-8% nine times in ten
     assert cov / reps >= 0.90
 

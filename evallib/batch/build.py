@@ -11,6 +11,7 @@ and the manifest leaves out what depends on the run (durations and worker ids ar
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 import logging
 import shutil
 import time
@@ -77,6 +78,21 @@ def _ensure_error_page(jdir: Path, job: dict, rec: dict) -> None:
     rec["outputs"] = sorted(set(rec.get("outputs", [])) | {page.name})
 
 
+@contextmanager
+def _scratch(out: Path):
+    """A fresh build folder beside ``out``, removed if the build fails (an OSError is reported
+    against ``out``, where the user looks)."""
+    build = make_build_dir(out)
+    try:
+        yield build
+    except OSError as exc:
+        shutil.rmtree(build, ignore_errors=True)
+        raise _relocate_oserror(exc, build, out) from None
+    except BaseException:
+        shutil.rmtree(build, ignore_errors=True)
+        raise
+
+
 def _relocate_oserror(exc: OSError, build: Path, out: Path) -> OSError:
     """An OSError on a file of the temporary build folder is reported against ``out``."""
     name = "" if exc.filename is None else str(exc.filename)
@@ -119,17 +135,10 @@ def build_pack(pack_path: str | Path, out: str | Path | None = None, workers: in
         # longest first (durations of the previous build) balances the workers better
         last_run = {e.get("id"): e.get("run_duration") or 0.0
                     for e in (previous or {}).get("analyses", []) if isinstance(e, dict)}
-        build = make_build_dir(out)
-        try:
+        with _scratch(out) as build:
             manifest, n_failed = _build_into(build, out, pack, pack_path, pack_sha, jobs, old, old_entries,
                                              last_run, force, workers, scheduler, say, reproducible, t_start)
             publish(build, out)
-        except OSError as exc:
-            shutil.rmtree(build, ignore_errors=True)
-            raise _relocate_oserror(exc, build, out) from None
-        except BaseException:
-            shutil.rmtree(build, ignore_errors=True)
-            raise
     return BuildResult(out=out, manifest=manifest, exit_code=1 if n_failed else 0,
                        elapsed=time.perf_counter() - t_start)
 
@@ -245,8 +254,7 @@ def run_analysis(params_path: str | Path, out: str | Path | None = None,
     with OutputLock(out, say):
         clean_stale(out.parent, out.name)
         check_out(out)
-        build = make_build_dir(out)
-        try:
+        with _scratch(out) as build:
             for _, rec in executors.InlineExecutor().run([(asdict(job), str(build))]):
                 _raise_fatal(rec, out)
                 rec["cache_hit"] = False
@@ -258,12 +266,6 @@ def run_analysis(params_path: str | Path, out: str | Path | None = None,
                         "built_at": utc_stamp(), "analyses": [entry]}
             atomic_write_text(build / "manifest.json", json.dumps(manifest, indent=2) + "\n")
             publish(build, out)
-        except OSError as exc:
-            shutil.rmtree(build, ignore_errors=True)
-            raise _relocate_oserror(exc, build, out) from None
-        except BaseException:
-            shutil.rmtree(build, ignore_errors=True)
-            raise
     return BuildResult(out=out, manifest=manifest, exit_code=0 if rec["status"] == "ok" else 1,
                        elapsed=time.perf_counter() - t_start)
 

@@ -482,12 +482,8 @@ class AlignedResult(BaseResult):
         obs_all = af.observed[np.isfinite(af.observed)]
         top = float(np.max(np.abs(obs_all))) if obs_all.size else float("nan")
         for h in horizons:
-            i = iP + int(h)
-            if i >= len(af.labels):
-                msg = (f"horizon {h} of {self.evaluated.name} ({format_period(self.evaluated.period + int(h))}) is "
-                       f"after the last period {af.labels[-1]}: no effect reported")
-                if msg not in self.warnings:
-                    self.warnings.append(msg)
+            i = self._horizon_index(h, iP, af.labels)
+            if i is None:
                 continue
             if self.not_yet_treated and i > self.last_clean_index:
                 j = self.last_clean_index + 1
@@ -497,8 +493,7 @@ class AlignedResult(BaseResult):
                        f"placebo inference needs at least {placebo_minimum(0, af.n_units, self.alpha)[1]} placebo "
                        f"systems of {af.n_units} units, with 2 comparators outside each; the last period with clean "
                        f"comparators is {self.last_clean_period}")
-                if msg not in self.warnings:
-                    self.warnings.append(msg)
+                self._warn(msg)
                 continue
             fh = self.fit_at(i)        # comparators clean through period i
             o, c = float(fh.observed[i]), float(fh.cf[i])

@@ -82,6 +82,22 @@ class BaseResult:
     def _effect_records(self, horizons: Sequence[int], alpha: float) -> list[dict]:  # pragma: no cover
         raise NotImplementedError
 
+    def _warn(self, msg: str) -> None:
+        """Add a warning once (effect records are rebuilt for every alpha and horizon set)."""
+        if msg not in self.warnings:
+            self.warnings.append(msg)
+
+    def _horizon_index(self, h: int, formation: int, labels: Sequence[str]) -> int | None:
+        """Window index of horizon ``h`` of the evaluated interruption, or None (with a warning)
+        when it lies after the last period."""
+        i = formation + int(h)
+        if i >= len(labels):
+            intr = self.interruptions[-1]
+            self._warn(f"horizon {h} of {intr.name} ({format_period(intr.period + int(h))}) is after the last "
+                       f"period {labels[-1]}: no effect reported")
+            return None
+        return i
+
     # ------------------------------------------------------------------ effects
     def effects(self, horizons: Sequence[int] | None = None, alpha: float | None = None) -> pd.DataFrame:
         """Effects of each reported interruption at each horizon.

@@ -249,7 +249,18 @@ def _term(est: float, se: float, alpha: float) -> dict:
             "p": _p_normal(est, se)}
 
 
-class SDIDResult(BaseResult):
+class _PanelResult(BaseResult):
+    """What the SDID and per-trust results share: the kept post-period index of a window row."""
+
+    def _post_index(self, i: int) -> int | None:
+        j = self.panel.post_index(i)
+        if j is None:
+            self._warn(f"horizon {i - self.panel.formation} of {self.evaluated.name} ({self.panel.labels[i]}) is "
+                       f"excluded or in a transition: no effect reported")
+        return j
+
+
+class SDIDResult(_PanelResult):
     """Result of ``design: sdid`` (see the module docstring)."""
 
     def __init__(self, *, params, table, panel: SDIDPanel, fit: S.SDIDFit, var: S.SDIDVariance,
@@ -358,19 +369,9 @@ class SDIDResult(BaseResult):
         cf_all = self.counterfactual_series
         recs = []
         for h in horizons:
-            i = iP + int(h)
-            if i >= len(p.labels):
-                msg = (f"horizon {h} of {self.evaluated.name} ({format_period(self.evaluated.period + int(h))}) is "
-                       f"after the last period {p.labels[-1]}: no effect reported")
-                if msg not in self.warnings:
-                    self.warnings.append(msg)
-                continue
-            j = p.post_index(i)
+            i = self._horizon_index(h, iP, p.labels)
+            j = None if i is None else self._post_index(i)
             if j is None:
-                msg = (f"horizon {h} of {self.evaluated.name} ({p.labels[i]}) is excluded or in a transition: "
-                       f"no effect reported")
-                if msg not in self.warnings:
-                    self.warnings.append(msg)
                 continue
             o = float(p.observed[i])
             c = float(cf_all[i])
@@ -633,7 +634,7 @@ def analyse_sdid(params, table=None) -> SDIDResult:
 
 
 # =========================================================================== per-trust synthetic controls
-class PerTrustResult(BaseResult):
+class PerTrustResult(_PanelResult):
     """Result of ``design: synthetic`` with ``synthetic: {per_trust: true}`` (see the module docstring)."""
 
     def __init__(self, *, params, table, panel: SDIDPanel, pu: S.PerUnitSC, warnings: Sequence[str]):
@@ -694,19 +695,9 @@ class PerTrustResult(BaseResult):
         cum = np.cumsum(pu.effects)
         recs = []
         for h in horizons:
-            i = iP + int(h)
-            if i >= len(p.labels):
-                msg = (f"horizon {h} of {self.evaluated.name} ({format_period(self.evaluated.period + int(h))}) is "
-                       f"after the last period {p.labels[-1]}: no effect reported")
-                if msg not in self.warnings:
-                    self.warnings.append(msg)
-                continue
-            j = p.post_index(i)
+            i = self._horizon_index(h, iP, p.labels)
+            j = None if i is None else self._post_index(i)
             if j is None:
-                msg = (f"horizon {h} of {self.evaluated.name} ({p.labels[i]}) is excluded or in a transition: "
-                       f"no effect reported")
-                if msg not in self.warnings:
-                    self.warnings.append(msg)
                 continue
             e, se = float(pu.effects[j]), float(pu.effects_se[j])
             absolute = (e, se, e - z * se, e + z * se, float(pu.effects_p[j]))

@@ -113,3 +113,37 @@ def make_panel(kind: str, rng: np.random.Generator, *, n_treated: int = 4, n_com
         return Panel(periods, num, den, treated, truth, 100 * (p0 * den)[:, treated].sum(1) / D, covid,
                      formation)
     raise ValueError(kind)
+
+
+def aligned_replicate(kind: str, n_comparators: int, effect: float, seed: int, *, placebos: int = 500,
+                      horizon: int = 12, alpha: float = 0.05, near_zero: bool = False) -> tuple[bool, bool, float]:
+    """One simulated panel through the aligned design's estimator with its defaults (the system's
+    level and its own COVID-19 level shift, studentized placebo systems, the small-cross-section
+    factor): ``(rejects at alpha, interval covers the truth, interval width)`` for the effect at
+    ``horizon`` periods after formation, in the system's own unit."""
+    from evallib.stats import aligned as A
+
+    p = make_panel(kind, np.random.default_rng(seed), n_comparators=n_comparators, effect=effect,
+                   near_zero=near_zero)
+    tr, T = p.treated, len(p.periods)
+    fit = np.arange(T) < p.formation
+    X = np.column_stack([np.ones(T), (np.arange(T) >= p.covid).astype(float)])
+    scale = {"continuous": "identity", "count": "log", "proportion": "logit"}[kind]
+    Nc = None if p.denominators is None else p.denominators[:, ~tr]
+    n0 = None if p.denominators is None else p.denominators[:, tr].sum(1)
+    S = A.build_systems(scale, "ratio" if kind == "proportion" else "sum", y0=p.values[:, tr].sum(1), n0=n0,
+                        Yc=p.values[:, ~tr], Nc=Nc, members=A.placebo_members(n_comparators, int(tr.sum()),
+                                                                            placebos, seed),
+                        pre=fit, rescale=True)
+    inf = A.infer(scale, S, X, fit, studentize=True)
+    i = p.formation + horizon
+    c = A.cross_section_factor(n_comparators, alpha)
+    b = inf.batch
+    if scale == "log":
+        d_lo, d_hi = A.placebo_interval(inf.gap0[i], inf.null[i], alpha, c)
+        cf = b.cf[i, 0] + 0.5
+        lo, hi = cf * np.expm1(d_lo), cf * np.expm1(d_hi)
+    else:
+        conv = b.norm[0] if scale == "identity" else 100.0
+        lo, hi = A.placebo_interval(conv * inf.gap0[i], conv * inf.null[i], alpha, c)
+    return bool(lo > 0 or hi < 0), bool(lo <= p.truth[i] <= hi), float(hi - lo)
