@@ -454,7 +454,7 @@ def page_to_typst(html_text: str, workdir: Path, analysis_dir: Path | None = Non
 
 # ------------------------------------------------------------------ reading the pack
 VERDICT_COLOURS = {"improvement": "nhs-green", "deterioration": "nhs-red", "unclear": "nhs-mid-grey",
-                   "no direction": "nhs-blue", "failed": "nhs-warm-yellow"}
+                   "no direction": "mdc-neutral", "failed": "nhs-warm-yellow"}
 VARIATION_TEXT = {
     "common_cause": "Common cause: no significant change",
     "improvement_high": "Special cause: improvement (higher)",
