@@ -83,6 +83,38 @@ class TidyTable:
     synthetic: bool = False
     sha256: str | None = None
     report: dict = field(default_factory=dict)
+    #: results computed from this table (``memo``); not part of equality, repr or pickles
+    _memo: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_memo"] = {}
+        return state
+
+    def memo(self, namespace: str, key, compute, maxsize: int | None = None):
+        """``compute()``, computed once per ``(namespace, key)`` for the life of this table object.
+
+        The analyses read the same rows many times (eligibility, unit panels, the designs of the
+        sensitivity set); they cache what they derive here, so a cache never outlives its table
+        and two tables never share one. The frame is read-only once loaded: assigning a new
+        ``frame`` empties the cache. ``maxsize`` bounds a namespace (least recently used out).
+        An exception from ``compute`` is raised and nothing is stored. Callers return copies of
+        anything mutable they cache.
+        """
+        if self._memo.get("__frame__") is not self.frame:
+            self._memo.clear()
+            self._memo["__frame__"] = self.frame
+        space = self._memo.setdefault(namespace, {})
+        if key in space:
+            value = space.pop(key)          # re-insert: most recently used last
+            space[key] = value
+            return value
+        value = compute()
+        space[key] = value
+        if maxsize is not None:
+            while len(space) > maxsize:
+                space.pop(next(iter(space)))
+        return value
 
     @property
     def source(self) -> str:
@@ -100,13 +132,16 @@ class TidyTable:
         return dict(zip(f["org_code"], f["org_name"]))
 
     def for_metric(self, metric: str) -> pd.DataFrame:
-        """Rows of one metric; a DataError names the metrics available when absent."""
-        f = self.frame[self.frame["metric"] == metric]
+        """Rows of one metric; a DataError names the metrics available when absent.
+
+        The selection is made once per table and metric (:meth:`memo`); each call returns a
+        shallow copy of it, which callers read and filter but do not modify in place."""
+        f = self.memo("for_metric", metric, lambda: self.frame[self.frame["metric"] == metric])
         if f.empty:
             have = ", ".join(self.metrics()[:20])
             raise DataError(f"{self.source}: metric {metric!r} is not in the table "
                             f"(metrics found: {have})")
-        return f
+        return f.copy(deep=False)
 
 
 def file_sha256(path: str | Path) -> str:

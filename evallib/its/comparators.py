@@ -97,7 +97,37 @@ def eligible_comparators(params, table, labels: Sequence[str], pre: np.ndarray, 
     The rule depends only on the params and the data, never on the estimator, so every
     estimator sees the same comparators. ``pre``: boolean mask over ``labels`` of the
     pre-formation periods (for the volume rule).
+
+    Decided once per table object and inputs (``TidyTable.memo``: the key is every params key
+    the rule reads, the window, the treated volume and the membership file's size and time);
+    each call gets its own copy.
     """
+    if not hasattr(table, "memo"):
+        return _eligible(params, table, labels, pre, need_ratio=need_ratio, need_den=need_den, treated=treated,
+                         formation=formation)
+    import copy
+    import os
+
+    comps = params.comparators
+    ms = getattr(params, "memberships", None)
+    try:
+        st = os.stat(ms) if ms is not None else None
+        ms_key = None if st is None else (str(ms), st.st_size, st.st_mtime_ns)
+    except OSError:
+        ms_key = (str(ms), None, None)         # the loader reports it
+    tf = treated.frame
+    vol = tuple(tf[c].to_numpy(dtype=float).tobytes() for c in ("value", "denominator"))
+    key = (params.metric, tuple(params.units), tuple(comps) if isinstance(comps, list) else comps,
+           params.comparator_types, float(params.aligned.min_volume), params.aggregate, ms_key, tuple(labels),
+           np.asarray(pre, dtype=bool).tobytes(), bool(need_ratio), bool(need_den), vol, formation)
+    comp = table.memo("eligible_comparators", key,
+                      lambda: _eligible(params, table, labels, pre, need_ratio=need_ratio, need_den=need_den,
+                                        treated=treated, formation=formation), maxsize=64)
+    return copy.deepcopy(comp)
+
+
+def _eligible(params, table, labels: Sequence[str], pre: np.ndarray, *, need_ratio: bool,
+              need_den: bool, treated: Series, formation: str | None) -> Comparators:
     rows = table.for_metric(params.metric)
     have = sorted(set(rows["org_code"]) - set(params.units))
     comps = params.comparators

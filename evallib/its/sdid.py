@@ -596,12 +596,50 @@ def _table(params, table):
     return load_table(params.data) if table is None else as_table(table)
 
 
+def params_key(params, drop: Sequence[str] = ()) -> str:
+    """The canonical JSON of ``params`` (sorted keys), without the keys ``drop``: the memo key of a fit."""
+    import json
+
+    d = params.to_yaml_dict()
+    for k in drop:
+        d.pop(k, None)
+    return json.dumps(d, sort_keys=True, default=str)
+
+
+#: fits kept per table (``TidyTable.memo``): the aligned design's scorecard and the sensitivity set
+#: ask for the same SDID fit, and a batch worker's table lives for one analysis
+MEMO_SIZE = 8
+
+
 def analyse_sdid(params, table=None) -> SDIDResult:
-    """``design: sdid`` for ``params`` on ``table`` (TidyTable, DataFrame, or None for ``params.data``)."""
+    """``design: sdid`` for ``params`` on ``table`` (TidyTable, DataFrame, or None for ``params.data``).
+
+    The fit (panel, weights, variance, comparison estimators) is computed once per table object and
+    canonical params JSON (``TidyTable.memo``); every call gets its own result object."""
     from evallib.config import as_params
 
     params = as_params(params)
     table = _table(params, table)
+    if hasattr(table, "memo"):
+        panel, fit, var, comparison, warns = table.memo("sdid", params_key(params), lambda: _fit_sdid(params, table),
+                                                        maxsize=MEMO_SIZE)
+    else:
+        panel, fit, var, comparison, warns = _fit_sdid(params, table)
+    res = SDIDResult(params=params, table=table, panel=_copy_panel(panel), fit=fit, var=var,
+                     comparison=dict(comparison), warnings=list(warns))
+    for m in res.warnings:
+        logger.warning("%s: %s", params.analysis_id, m)
+    return res
+
+
+def _copy_panel(panel: SDIDPanel) -> SDIDPanel:
+    import dataclasses
+
+    return dataclasses.replace(panel, warnings=list(panel.warnings))
+
+
+def _fit_sdid(params, table):
+    """The SDID panel, fit, variance and comparison estimators, and the warnings so far."""
     opts = params.sdid
     panel = prepare_panel(params, table)
     n1, n_co = panel.n_treated, len(panel.codes)
@@ -626,11 +664,7 @@ def analyse_sdid(params, table=None) -> SDIDResult:
             warns.append(f"comparison estimator {k}: no {opts.variance} standard error ({exc})")
             v = None
         comparison[k] = (f, v)
-    res = SDIDResult(params=params, table=table, panel=panel, fit=fit, var=var, comparison=comparison,
-                     warnings=warns)
-    for m in res.warnings:
-        logger.warning("%s: %s", params.analysis_id, m)
-    return res
+    return panel, fit, var, comparison, warns
 
 
 # =========================================================================== per-trust synthetic controls

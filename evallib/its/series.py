@@ -35,6 +35,8 @@ from evallib.periods import format_period, parse_period
 logger = logging.getLogger(__name__)
 
 NEAR_ZERO_RATIO = 0.05
+#: unit panels and combined series kept per table (``TidyTable.memo``), least recently used out
+_MEMO_SIZE = 256
 
 
 @dataclass
@@ -124,7 +126,18 @@ def unit_panel(table, metric: str, units: Sequence[str], start: str | None = Non
 
     Returns columns period, org_code, value, numerator, denominator (NaN where absent).
     Raises ParameterError naming units with no rows at all.
+
+    Computed once per table object and arguments (``TidyTable.memo``); each call gets its own copy.
     """
+    units = list(units)
+    key = (metric, tuple(units), start, end)
+    if not hasattr(table, "memo"):
+        return _unit_panel(table, metric, units, start, end)
+    return table.memo("unit_panel", key, lambda: _unit_panel(table, metric, units, start, end),
+                      maxsize=_MEMO_SIZE).copy()
+
+
+def _unit_panel(table, metric: str, units: list[str], start: str | None, end: str | None) -> pd.DataFrame:
     rows = table.for_metric(metric)
     present = set(rows["org_code"].unique())
     missing = [u for u in units if u not in present]
@@ -143,8 +156,21 @@ def unit_panel(table, metric: str, units: Sequence[str], start: str | None = Non
 
 def combine_units(table, metric: str, units: Sequence[str], aggregate: str = "sum",
                   start: str | None = None, end: str | None = None) -> Series:
-    """Combine ``units`` of ``metric`` into one series (see the module docstring)."""
+    """Combine ``units`` of ``metric`` into one series (see the module docstring).
+
+    Computed once per table object and arguments (``TidyTable.memo``); each call gets its own copy.
+    """
     units = list(units)
+    if not hasattr(table, "memo"):
+        return _combine_units(table, metric, units, aggregate, start, end)
+    s = table.memo("combine_units", (metric, tuple(units), aggregate, start, end),
+                   lambda: _combine_units(table, metric, units, aggregate, start, end), maxsize=_MEMO_SIZE)
+    return Series(frame=s.frame.copy(), freq=s.freq, metric=s.metric, units=list(s.units), scale=s.scale,
+                  warnings=list(s.warnings))
+
+
+def _combine_units(table, metric: str, units: list[str], aggregate: str, start: str | None,
+                   end: str | None) -> Series:
     panel = unit_panel(table, metric, units, start, end)
     warns: list[str] = []
     info = metric_info(metric)

@@ -87,7 +87,7 @@ import pandas as pd
 from evallib.data.checks import check_informative
 from evallib.exceptions import DataError, ModelError, ParameterError
 from evallib.its.base import BaseResult
-from evallib.its.sdid import analyse_per_trust
+from evallib.its.sdid import MEMO_SIZE, analyse_per_trust, params_key
 from evallib.periods import format_period, parse_period
 
 logger = logging.getLogger(__name__)
@@ -920,11 +920,28 @@ def analyse_synthetic(params, table=None, *, scale: str | None = None, fit_befor
     ``ModelError`` when there is no (or too short a) pre-period or no post-period.
     """
     from evallib.config import as_params
-    from evallib.its.series import near_zero_pre_period
 
     params = as_params(params)
     if params.synthetic.per_trust and units is None:   # one synthetic control per trust (evallib/its/sdid.py)
         return analyse_per_trust(params, table)
+    table = _as_table(table, params)
+    args = (scale, fit_before, None if predictors is None else tuple(predictors), predictor_weight, placebo_time,
+            None if units is None else tuple(units))
+    # computed once per table object, canonical params (``model`` aside: a synthetic control has none)
+    # and arguments; each call gets its own result object
+    key = (params_key(params, drop=("model",)), args)
+    r = table.memo("synthetic", key, lambda: _fit_synthetic(params, table, *args), maxsize=MEMO_SIZE)
+    res = SyntheticResult(params=params, panel=r.panel, scaled=r.scaled, w=r.w, solver=dict(r.solver), plc=r.plc,
+                          placebo_time=r.placebo_time.copy(), warnings=list(r.warnings))
+    for m in res.warnings:
+        logger.warning("%s: %s", params.metric, m)
+    return res
+
+
+def _fit_synthetic(params, table, scale, fit_before, predictors, predictor_weight, placebo_time,
+                   units) -> SyntheticResult:
+    from evallib.its.series import near_zero_pre_period
+
     opts = params.synthetic
     scale = opts.scale if scale is None else scale
     fit_before = opts.fit_before if fit_before is None else fit_before
@@ -968,8 +985,6 @@ def analyse_synthetic(params, table=None, *, scale: str | None = None, fit_befor
         warnings.append(f"the weight solver stopped with KKT violation {info['kkt_violation']:.2e}")
     if plc.ratio.size == 0:
         warnings.append(f"placebo-in-space needs at least {MIN_DONORS + 1} donors; no permutation p-value")
-    for m in warnings:
-        logger.warning("%s: %s", params.metric, m)
     return res
 
 
