@@ -88,7 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("demo-data", help=purpose, description=purpose + ".", formatter_class=_FMT,
                        epilog=_epilog(["evallib demo-data", "evallib demo-data --out /tmp/demo --seed 7"],
                                       "The same seed writes byte-identical files."))
-    s.add_argument("--out", default="data/demo", help="output folder (default: data/demo)")
+    s.add_argument("--out", default=None,
+                   help="output folder (default: data/demo), data/england with --national")
+    s.add_argument("--national", action="store_true",
+                   help="write the national demo instead: every collaborative of a synthetic England, "
+                        "staggered formation dates, planted effects (evallib/data/demo_national.py; default: off)")
     s.add_argument("--seed", type=int, default=DEMO_SEED,
                    help=f"random seed, a whole number from 0 (default: {DEMO_SEED})")
 

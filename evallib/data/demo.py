@@ -156,8 +156,13 @@ def _covid_shape(knots: dict, since: np.ndarray) -> np.ndarray:
     return np.where(since < 0, 0.0, out)
 
 
+def unit_sizes(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Relative trust sizes (Type 1 A&E attendances / 10,000 scale): log-normal, clipped to 0.35-2.4."""
+    return np.clip(rng.lognormal(mean=0.0, sigma=0.38, size=n), 0.35, 2.4)
+
+
 def _units(rng: np.random.Generator) -> pd.DataFrame:
-    sizes = np.clip(rng.lognormal(mean=0.0, sigma=0.38, size=N_COMPARATORS), 0.35, 2.4)
+    sizes = unit_sizes(rng, N_COMPARATORS)
     rows = [(c, n, s, True) for c, n, s in TREATED]
     rows += [(f"ZZ{k + 1:03d}", f"Comparator Trust {k + 1:03d} (SYNTHETIC)", round(float(sizes[k]), 3), False)
              for k in range(N_COMPARATORS)]
@@ -173,59 +178,104 @@ def _ar1(rng, n_units: int, n: int, sd: float, rho: float = 0.5) -> np.ndarray:
     return out
 
 
+@dataclass(frozen=True)
+class Calendar:
+    """The demo's months and the time codings every series is built from."""
+
+    labels: list            # "YYYY-MM"
+    t: np.ndarray           # months since START
+    cal: np.ndarray         # calendar month 1-12
+    since_covid: np.ndarray  # months since COVID (negative before)
+
+    @property
+    def n(self) -> int:
+        return len(self.labels)
+
+    def since(self, month: str) -> np.ndarray:
+        """Months since ``month`` (negative before it)."""
+        return self.t - self.labels.index(month)
+
+
+def calendar() -> Calendar:
+    months = _months()
+    return Calendar(labels=[f"{p.year:04d}-{p.month:02d}" for p in months],
+                    t=np.arange(len(months), dtype=float), cal=np.array([p.month for p in months]),
+                    since_covid=np.array([(p - pd.Period(COVID, "M")).n for p in months], dtype=float))
+
+
+def unit_draws(spec: Spec, rng: np.random.Generator, n_units: int, n: int):
+    """One metric's unit-level random parts, drawn in this order: COVID level and slope change per unit
+    (``a``, ``b``), the unit offset of the base, and the AR(1) noise (units x months)."""
+    a = rng.normal(0.0, spec.covid_sd[0], size=(n_units, 1))
+    b = rng.normal(0.0, spec.covid_sd[1], size=(n_units, 1))
+    unit_off = rng.normal(0.0, spec.unit_sd, size=(n_units, 1))
+    noise = _ar1(rng, n_units, n, spec.noise)
+    return a, b, unit_off, noise
+
+
+def counterfactual(spec: Spec, cal: Calendar, size: np.ndarray, a, b, unit_off) -> np.ndarray:
+    """The noise-free series without a collaborative effect, on the generation scale (units x months):
+    log of the expected count, percentage points, or GBP thousands; every unit's own COVID-19 shock."""
+    post_c = (cal.since_covid >= 0).astype(float)
+    amp, peak = spec.season
+    season = amp * np.cos(2 * np.pi * (cal.cal - peak) / 12.0)
+    if spec.scale == "linear":
+        base = spec.base * size + unit_off * size / 4
+        covid_lin = size * (150.0 * post_c + 2.0 * np.maximum(cal.since_covid, 0))
+        return base + spec.trend * size * cal.t + season * size + covid_lin
+    shape = _covid_shape(spec.covid, cal.since_covid)
+    if spec.scale == "log":
+        base = spec.base + np.log(size) + unit_off
+        return base + spec.trend * cal.t + season + shape + a * post_c + b * np.maximum(cal.since_covid, 0)
+    return (spec.base + unit_off + spec.trend * cal.t + season + shape + a * post_c
+            + b * np.maximum(cal.since_covid, 0))
+
+
+def volume(spec: Spec, cal: Calendar, size: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A percentage's monthly denominator per unit (not rtt_18w_pct, whose denominator is the waiting
+    list): size-scaled volume, a winter peak, 3% noise; A&E attendances collapse in spring 2020."""
+    post_c = (cal.since_covid >= 0).astype(float)
+    vol = spec.denominator * (size if spec.metric != "critical_care_occupancy_pct" else size ** 0.5)
+    dshape = 1.0 + 0.04 * np.cos(2 * np.pi * (cal.cal - 1) / 12.0)
+    if spec.metric == "ae_4h_pct":  # attendances collapsed in spring 2020
+        dshape = dshape * (1 - 0.45 * np.exp(-np.maximum(cal.since_covid - 1, 0) / 2.5) * post_c)
+    return np.round(vol * dshape * np.exp(rng.normal(0, 0.03, size=(size.shape[0], cal.n))))
+
+
 def generate_frame(seed: int = SEED) -> tuple[pd.DataFrame, dict]:
     """Return (tidy frame, truth dict). Deterministic for a given seed."""
     rng = np.random.default_rng(seed)
-    months = _months()
-    n = len(months)
-    t = np.arange(n, dtype=float)
-    cal = np.array([p.month for p in months])
-    since_covid = np.array([(p - pd.Period(COVID, "M")).n for p in months], dtype=float)
-    since_form = np.array([(p - pd.Period(FORMATION, "M")).n for p in months], dtype=float)
-    post_c, post_f = (since_covid >= 0).astype(float), (since_form >= 0).astype(float)
+    cal = calendar()
+    n, labels = cal.n, cal.labels
+    since_form = cal.since(FORMATION)
+    post_f = (since_form >= 0).astype(float)
     units = _units(rng)
     size = units["size"].to_numpy()[:, None]
     treated = units["treated"].to_numpy()[:, None].astype(float)
     U = len(units)
-    labels = [f"{p.year:04d}-{p.month:02d}" for p in months]
     frames, truth_effects = [], []
 
     for spec in SPECS:
-        amp, peak = spec.season
-        season = amp * np.cos(2 * np.pi * (cal - peak) / 12.0)
-        shape = _covid_shape(spec.covid, since_covid)
-        a = rng.normal(0.0, spec.covid_sd[0], size=(U, 1))
-        b = rng.normal(0.0, spec.covid_sd[1], size=(U, 1))
-        unit_off = rng.normal(0.0, spec.unit_sd, size=(U, 1))
-        noise = _ar1(rng, U, n, spec.noise)
+        a, b, unit_off, noise = unit_draws(spec, rng, U, n)
+        cf = counterfactual(spec, cal, size, a, b, unit_off)
         L, S = spec.effect
         effect = treated * (L * post_f + S * np.maximum(since_form, 0.0))
         if spec.scale == "log":
-            base = spec.base + np.log(size) + unit_off
-            eta0 = base + spec.trend * t + season + shape + a * post_c + b * np.maximum(since_covid, 0)
-            mean_cf, mean_fx = np.exp(eta0), np.exp(eta0 + effect)
-            value = rng.poisson(np.exp(eta0 + effect + noise)).astype(float)
+            mean_cf, mean_fx = np.exp(cf), np.exp(cf + effect)
+            value = rng.poisson(np.exp(cf + effect + noise)).astype(float)
             num = den = np.full_like(value, np.nan)
         elif spec.scale == "pp":
-            pct0 = (spec.base + unit_off + spec.trend * t + season + shape + a * post_c
-                    + b * np.maximum(since_covid, 0))
             if spec.metric == "rtt_18w_pct":  # the denominator is the waiting list itself
                 wl = next(f for f in frames if f.attrs["metric"] == "rtt_waiting_list")
                 den = wl.pivot(index="org_code", columns="period", values="value").loc[units["org_code"]].to_numpy()
             else:
-                vol = spec.denominator * (size if spec.metric != "critical_care_occupancy_pct" else size ** 0.5)
-                dshape = 1.0 + 0.04 * np.cos(2 * np.pi * (cal - 1) / 12.0)
-                if spec.metric == "ae_4h_pct":  # attendances collapsed in spring 2020
-                    dshape = dshape * (1 - 0.45 * np.exp(-np.maximum(since_covid - 1, 0) / 2.5) * post_c)
-                den = np.round(vol * dshape * np.exp(rng.normal(0, 0.03, size=(U, n))))
-            mean_cf, mean_fx = pct0, pct0 + effect
+                den = volume(spec, cal, size, rng)
+            mean_cf, mean_fx = cf, cf + effect
             p = np.clip((mean_fx + noise) / 100.0, 0.01, 0.995)
             num = rng.binomial(den.astype(np.int64), p).astype(float)
             value = np.round(100.0 * num / den, 4)
         else:  # linear money
-            base = spec.base * size + unit_off * size / 4
-            covid_lin = size * (150.0 * post_c + 2.0 * np.maximum(since_covid, 0))
-            mean_cf = base + spec.trend * size * t + season * size + covid_lin
+            mean_cf = cf
             mean_fx = mean_cf + effect
             value = np.round(mean_fx + noise * size, 1)
             num = den = np.full_like(value, np.nan)
@@ -386,6 +436,13 @@ def _check_arguments(out_dir: str | Path, seed) -> Path:
 
 
 def demo_data_command(args) -> int:
-    paths = generate(args.out, args.seed)
+    if getattr(args, "national", False):
+        from evallib.data.demo_national import generate_national
+
+        paths = generate_national(args.out or "data/england", args.seed)
+        print(f"SYNTHETIC national demo data written to {paths['metrics']} (memberships: "
+              f"{paths['collaboratives']}; truth: {paths['truth']})")
+        return 0
+    paths = generate(args.out or "data/demo", args.seed)
     print(f"SYNTHETIC demo data written to {paths['metrics']} (truth: {paths['truth']})")
     return 0
