@@ -62,6 +62,8 @@ NOTEBOOK_PARAMETERS: dict[str, tuple[str, ...]] = {
                        "n_sim", "seed", "metric", "units", "aggregate", "comparators", "start", "end",
                        "interruptions", "seasonality"),
     "data_quality": ("params_path", "metrics", "units", "summary_path"),
+    "national_event_time": ("params_path", "overrides", "results_path", "metric", "start", "end", "alpha", "horizons",
+                            "title"),
 }
 
 #: which of a notebook's parameters override params keys (power_planning's alpha and model
@@ -71,6 +73,7 @@ PARAMS_FROM: dict[str, tuple[str, ...]] = {
     "power_planning": ("metric", "units", "aggregate", "comparators", "start", "end", "interruptions",
                        "seasonality"),
     "data_quality": (),
+    "national_event_time": ("metric", "start", "end", "alpha", "horizons", "title"),
 }
 
 #: params keys that describe the metric: they follow it when the metric is changed
