@@ -86,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     purpose = "write the SYNTHETIC demo table (metrics.csv), its truth.json of planted effects and a README"
     s = sub.add_parser("demo-data", help=purpose, description=purpose + ".", formatter_class=_FMT,
-                       epilog=_epilog(["evallib demo-data", "evallib demo-data --out /tmp/demo --seed 7"],
+                       epilog=_epilog(["evallib demo-data", "evallib demo-data --out /tmp/demo --seed 7",
+                                       "evallib demo-data --national --out data/england"],
                                       "The same seed writes byte-identical files."))
     s.add_argument("--out", default=None,
                    help="output folder (default: data/demo), data/england with --national")

@@ -17,6 +17,7 @@ from evallib.data import demo_national as N
 from evallib.data.demo import SPECS
 from evallib.data.memberships import load_memberships
 from evallib.data.table import load_table
+from evallib.exceptions import ParameterError
 
 SCALE = {s.metric: s.scale for s in SPECS}
 #: sha256 of data/demo/metrics.csv as `evallib demo-data` wrote it before demo.py was refactored
@@ -260,7 +261,7 @@ def test_cli_writes_and_refuses_files_it_did_not_write(tmp_path, capsys, demo_di
     assert (foreign / "metrics.csv").read_text() == "period,org_code,metric,value\n"
     # and so is the Black Country demo's folder (another generator's files)
     before = (demo_dir / "metrics.csv").read_bytes()
-    with pytest.raises(Exception, match="names generator 'evallib.data.demo', not 'evallib.data.demo_national'"):
+    with pytest.raises(ParameterError, match="names generator 'evallib.data.demo', not 'evallib.data.demo_national'"):
         N.generate_national(demo_dir)
     assert (demo_dir / "metrics.csv").read_bytes() == before
     assert cli.main(["demo-data", "--national", "--out", str(tmp_path / "x"), "--seed", "-1"]) == 2

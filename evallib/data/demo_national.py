@@ -344,27 +344,36 @@ def memberships_csv(eng: England) -> str:
 
 
 def _readme(eng: England, truth: dict, seed: int) -> str:
-    waves = ", ".join(f"{m} ({sum(c.formation == m for c in eng.collaboratives)})" for m, _ in FORMATION_WAVES)
+    waves = [f"{m} ({sum(c.formation == m for c in eng.collaboratives)})" for m, _ in FORMATION_WAVES]
     n_members = sum(len(c.members) for c in eng.collaboratives)
-    planted = [c for c in eng.collaboratives if c.planted]
+    planted = [c for c in truth["collaboratives"] if c["planted"]]
+    units = {s.metric: "pp" if s.unit == "%" else s.unit for s in SPECS}
     lines = [
         "SYNTHETIC DATA - NOT REAL NHS FIGURES, CODES OR NAMES", "",
-        f"Written by `evallib demo-data --national` (evallib/data/demo_national.py, seed {seed}).",
-        f"metrics.csv         tidy table: {len(eng.codes)} synthetic trusts, {START} to {END}, {len(SPECS)} metrics;",
+        f"Written by `evallib demo-data --national` (evallib/data/demo_national.py, seed {seed}).", "",
+        f"metrics.csv         tidy table: {len(eng.codes)} synthetic trusts, {START} to {END}, "
+        f"{len(SPECS)} metrics;",
         "                    column `source` marks every row SYNTHETIC.",
-        f"collaboratives.csv  {len(eng.collaboratives)} collaboratives of 3-5 trusts ({n_members} trusts), each member",
-        "                    joining at formation; formations by month:",
-        f"                    {waves}.",
+        f"collaboratives.csv  {len(eng.collaboratives)} collaboratives of 3-5 trusts ({n_members} trusts), "
+        f"every member",
+        "                    joining at formation. Formations by month (collaboratives):",
+        f"                    {', '.join(waves[:5])},",
+        f"                    {', '.join(waves[5:])}.",
         f"                    {len(eng.never)} trusts never join one (e.g. specialist trusts outside the acute",
         "                    collaboratives): after July 2022 they are the only not-yet-treated comparators.",
-        f"truth.json          planted effects in {len(planted)} collaboratives (the other cells are exact nulls):",
+        "truth.json          true effects at 0, 6, 12, 24 months of every collaborative x measure, and the",
+        "                    national average effect per trust by event time -12..24 (ATT(e)), each the",
+        "                    difference of the series generated with and without the effects (same noise).",
+        f"A reporting gap: {eng.gap_unit} sent no {GAP_METRIC} figures for {', '.join(GAP_PERIODS)}.", "",
+        f"Planted effects, in {len(planted)} collaboratives (every other cell is an exact null), true at 12 months:",
     ]
     for c in planted:
-        lines.append(f"                    {c.id} ({c.formation}): {', '.join(c.planted)}")
-    lines += ["                    true effects at 0, 6, 12, 24 months of every collaborative x measure, and the",
-              "                    national average effect per trust by event time -12..24 (ATT(e)), each the",
-              "                    difference of the series generated with and without the effects (same noise).",
-              f"A reporting gap: {eng.gap_unit} sent no {GAP_METRIC} figures for {', '.join(GAP_PERIODS)}."]
+        for metric in c["planted_metrics"]:
+            cell = c["cells"][metric]
+            h = cell["horizons"]["12"]
+            lines.append(f"  {c['id']}  {c['formation']}  {len(c['members'])} trusts  {metric:<31} "
+                         f"x{cell['multiplier']:<5.2f} {h['absolute']:+.2f} {units[metric]} "
+                         f"({h['relative_pct']:+.1f}%)")
     return "\n".join(lines) + "\n"
 
 
