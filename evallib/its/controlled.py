@@ -370,13 +370,31 @@ def _option(params, name: str, override, allowed: Sequence[str], default: str) -
     return value
 
 
-def prepare(params, table, model: str, *, scale: str = "auto", method: str = "stacked", treated=None):
+def comparator_matrices(params, table, labels: Sequence[str]):
+    """``(codes, values, numerators, denominators)``: the comparators named by ``params`` and their
+    (periods x comparators) arrays over the window ``labels`` (the slow part of :func:`prepare`,
+    computed once for specifications that share the window, such as placebo dates)."""
+    from evallib.its.series import unit_panel
+
+    codes = comparator_codes(params, table)
+    panel = unit_panel(table, params.metric, codes, labels[0], labels[-1])
+
+    def matrix(col: str) -> np.ndarray:
+        w = panel.pivot(index="period", columns="org_code", values=col).reindex(index=labels, columns=codes)
+        return w.to_numpy(dtype=float)
+
+    return codes, matrix("value"), matrix("numerator"), matrix("denominator")
+
+
+def prepare(params, table, model: str, *, scale: str = "auto", method: str = "stacked", treated=None,
+            matrices=None):
     """Assemble the treated series, the comparator panel and the design.
 
     Returns ``(data, design, treated_series)``. See the module docstring for how
-    incomplete comparators and the comparator scale are handled.
+    incomplete comparators and the comparator scale are handled. ``matrices``: the
+    :func:`comparator_matrices` of this window, when already computed.
     """
-    from evallib.its.series import combine_units, unit_panel
+    from evallib.its.series import combine_units
 
     if treated is None:
         treated = combine_units(table, params.metric, params.units, params.aggregate, params.start, params.end)
@@ -385,17 +403,9 @@ def prepare(params, table, model: str, *, scale: str = "auto", method: str = "st
     specs = [InterruptionSpec.from_params(i, table.freq) for i in params.interruptions]
     design = build_design(periods, specs, seasonality=params.seasonality, exclude=params.exclude)
     warnings = list(treated.warnings) + list(design.warnings)
-    codes = comparator_codes(params, table)
-    panel = unit_panel(table, params.metric, codes, labels[0], labels[-1])
-    T = len(periods)
+    codes, val, num, den = comparator_matrices(params, table, labels) if matrices is None else matrices
     binom, counts = needs(model)
     use_exposure = counts and bool(treated.frame["denominator"].iloc[np.flatnonzero(design.in_fit)].notna().any())
-
-    def matrix(col: str) -> np.ndarray:
-        w = panel.pivot(index="period", columns="org_code", values=col).reindex(index=labels, columns=codes)
-        return w.to_numpy(dtype=float)
-
-    val, num, den = matrix("value"), matrix("numerator"), matrix("denominator")
     fit_rows = design.in_fit
     ok = np.ones(len(codes), dtype=bool)
     if binom:
@@ -524,7 +534,8 @@ def shared_names(params, override=None) -> list[str]:
 
 
 def fit_controlled(params, table, *, method: str | None = None, scale: str | None = None,
-                   shared=None, cov: str | None = None, model: str | None = None, treated=None) -> ControlledFit:
+                   shared=None, cov: str | None = None, model: str | None = None, treated=None,
+                   matrices=None, fit: bool = True):
     """Fit the controlled design of ``params`` on ``table`` (a TidyTable or a tidy DataFrame).
 
     Keyword overrides (else read from params with getattr, else the defaults):
@@ -532,6 +543,9 @@ def fit_controlled(params, table, *, method: str | None = None, scale: str | Non
     ``shared`` (see :func:`shared_names`), ``cov`` ('panel', Stata's panel Newey–West,
     the default; or 'driscoll-kraay', robust to correlation between units at the same
     period; stacked only), ``model`` (else params.model, else chosen from the data).
+
+    ``matrices``: :func:`comparator_matrices` of the window, when already computed. ``fit=False``
+    (stacked only): return the :class:`StackedInputs` unfitted, for :func:`fit_stacked_designs`.
     """
     from evallib.config import as_params
     from evallib.data.table import as_table
@@ -557,7 +571,10 @@ def fit_controlled(params, table, *, method: str | None = None, scale: str | Non
                else "use controlled_method: difference")
         raise ParameterError(f"model {model} is not available for controlled_method {method} "
                              f"(allowed: {', '.join(allowed)}); {fix}")
-    data, design, treated = prepare(params, table, model, scale=scale, method=method, treated=treated)
+    data, design, treated = prepare(params, table, model, scale=scale, method=method, treated=treated,
+                                    matrices=matrices)
+    if not fit and method == "stacked":   # the stacked rows, fitted with other specifications (placebo dates)
+        return _stacked_inputs(params, model, data, design, treated, shared=shared, cov=cov)
     if method == "stacked":
         out = _fit_stacked_design(params, model, data, design, treated, shared=shared, cov=cov)
     else:
@@ -576,12 +593,39 @@ def _needed_finite(model, v, nu, de):
     return ok
 
 
-def _fit_stacked_design(params, model, data: ControlledData, design: Design, treated, *,
-                        shared: Sequence[str] = (), cov: str = "panel") -> ControlledFit:
+@dataclass
+class StackedInputs:
+    """The stacked rows of one specification, ready to fit (:func:`fit_controlled` with ``fit=False``)."""
+
+    params: object
+    model: str
+    data: ControlledData
+    design: Design
+    treated: object
+    shared: list
+    cov: str
+    cols: list[str]
+    Xs: pd.DataFrame
+    rows: np.ndarray
+    unit: np.ndarray
+    time: np.ndarray
+    y: np.ndarray | None
+    numerator: np.ndarray | None
+    denominator: np.ndarray | None
+    lags: int
+    exposure: bool
+    warnings: list[str]
+
+    @property
+    def Xf(self) -> np.ndarray:
+        return self.Xs.to_numpy()[self.rows]
+
+
+def _stacked_inputs(params, model, data: ControlledData, design: Design, treated, *,
+                    shared: Sequence[str] = (), cov: str = "panel") -> StackedInputs:
     U = 1 + data.n_comparators
     T = len(data.periods)
     Xs, base_cols, z_cols = stack_design(design, U, shared)
-    cols = list(Xs.columns)
     v = data.values.T.reshape(-1)          # unit-major: unit 0 periods, unit 1 periods, ...
     nu = data.numerators.T.reshape(-1)
     de = data.denominators.T.reshape(-1)
@@ -593,18 +637,37 @@ def _fit_stacked_design(params, model, data: ControlledData, design: Design, tre
         warnings.append(f"{n_missing_t} fitted period(s) of the treated series are missing and left out")
     binom, counts = needs(model)
     lags = _lags(params, int(design.in_fit.sum()))
-    Xf = Xs.to_numpy()[rows]
     exposure = counts and np.isfinite(de[rows]).all()
-    f = fit_stacked(model, Xf, unit[rows],
-                    y=None if binom else v[rows],
-                    numerator=nu[rows] if binom else None,
-                    denominator=(de[rows] if (binom or exposure) else None),
-                    lags=lags, columns=cols, time=np.tile(np.arange(T), U)[rows], cov=cov)
+    return StackedInputs(params=params, model=model, data=data, design=design, treated=treated, shared=list(shared),
+                         cov=cov, cols=list(Xs.columns), Xs=Xs, rows=rows, unit=unit[rows],
+                         time=np.tile(np.arange(T), U)[rows], y=None if binom else v[rows],
+                         numerator=nu[rows] if binom else None,
+                         denominator=de[rows] if (binom or exposure) else None, lags=lags,
+                         exposure=bool(exposure), warnings=warnings)
+
+
+def _fit_stacked_design(params, model, data: ControlledData, design: Design, treated, *,
+                        shared: Sequence[str] = (), cov: str = "panel") -> ControlledFit:
+    si = _stacked_inputs(params, model, data, design, treated, shared=shared, cov=cov)
+    f = fit_stacked(model, si.Xf, si.unit, y=si.y, numerator=si.numerator, denominator=si.denominator,
+                    lags=si.lags, columns=si.cols, time=si.time, cov=cov)
+    return _stacked_fit(si, f)
+
+
+def _stacked_fit(si: StackedInputs, f: est.Fit) -> ControlledFit:
+    """The :class:`ControlledFit` of the stacked rows ``si`` fitted by ``f``."""
+    params, model, data, design = si.params, si.model, si.data, si.design
+    U = 1 + data.n_comparators
+    T = len(data.periods)
+    cols, lags = si.cols, si.lags
+    rows = si.rows
+    warnings = list(si.warnings)
+    binom, counts = needs(model)
     warnings.extend(f.warnings)
-    X_t = Xs.iloc[:T].reset_index(drop=True)
-    off = np.log(data.denominators[:, 0]) if (counts and exposure) else np.zeros(T)
+    X_t = si.Xs.iloc[:T].reset_index(drop=True)
+    off = np.log(data.denominators[:, 0]) if (counts and si.exposure) else np.zeros(T)
     cf = {name: [z_name(c) for c in cset if z_name(c) in set(cols)] for name, cset in design.cf_columns.items()}
-    n_units_fit = np.bincount(unit[rows], minlength=U)
+    n_units_fit = np.bincount(si.unit, minlength=U)
     diag = {"design": "controlled", "controlled_method": "stacked", "comparators": data.codes,
             "n_comparators": data.n_comparators, "comparators_dropped": data.dropped,
             "comparator_scale": {"method": "pre_mean" if np.any(data.scale[1:] != 1) else "none",
@@ -626,7 +689,7 @@ def _fit_stacked_design(params, model, data: ControlledData, design: Design, tre
                          numerator=data.numerators[:, 0], denominator=data.denominators[:, 0],
                          cf_columns=cf, groups=group_contrasts(cols, design), data=data, design=design,
                          n_obs=int(rows.sum()), hac_lags=lags if model != "prais-winsten" else None,
-                         value_scale=float(treated.scale or 1.0), warnings=warnings, diagnostics=diag,
+                         value_scale=float(si.treated.scale or 1.0), warnings=warnings, diagnostics=diag,
                          treated_resid=np.asarray(f.resid)[: int(n_units_fit[0])])
 
 
@@ -835,6 +898,13 @@ def analyse_controlled(params, table, *, method: str | None = None, scale: str |
 
     params = as_params(params)
     table = as_table(table)
+    treated, specs, model, reason = _treated_inputs(params, table, model)
+    cf = fit_controlled(params, table, method=method, scale=scale, shared=shared, cov=cov, model=model,
+                        treated=treated)
+    return _controlled_result(params, table, treated, specs, model, reason, cf, scale=scale, cov=cov)
+
+
+def _treated_inputs(params, table, model):
     from evallib.its.series import combine_units
 
     treated = combine_units(table, params.metric, params.units, params.aggregate, params.start, params.end)
@@ -845,8 +915,11 @@ def analyse_controlled(params, table, *, method: str | None = None, scale: str |
     else:
         reason = f"{model} as given"
     (logger.warning if params.model is None else logger.info)("%s: %s", params.analysis_id, reason)
-    cf = fit_controlled(params, table, method=method, scale=scale, shared=shared, cov=cov, model=model,
-                        treated=treated)
+    return treated, specs, model, reason
+
+
+def _controlled_result(params, table, treated, specs, model, reason, cf: ControlledFit, *, scale=None,
+                       cov=None) -> ControlledResult:
     _, _, den, observed, vscale, offset = outcome_arrays(model, treated, params.metric, table.source)
     if (cf.method == "difference" or model not in est.COUNT_MODELS
             or not np.isfinite(cf.data.denominators[:, 0]).any()):
@@ -888,3 +961,159 @@ def analyse_controlled(params, table, *, method: str | None = None, scale: str |
         data_file=str(table.path) if table.path else None, data_sha256=table.sha256,
         synthetic_data=table.synthetic, refit=refit, no_effect_for=shared, treated_resid=cf.treated_resid)
 
+
+# =========================================================================== many specifications
+def analyse_controlled_batch(params_list, table) -> list:
+    """:func:`analyse_controlled` for specifications that share the window and differ in their
+    interruptions (placebo dates). The treated series, the model and the comparator panel are
+    prepared once (from the first specification); each specification's stacked rows are built
+    and all are fitted in one batched computation (:func:`fit_stacked_designs`). Returns per
+    specification its :class:`ControlledResult` or the EvalError :func:`analyse_controlled` would
+    have raised. ``controlled_method: difference`` is fitted specification by specification on
+    the data prepared once (two single-series fits each, with their joint covariance)."""
+    from evallib.config import as_params
+    from evallib.data.table import as_table
+    from evallib.exceptions import EvalError
+
+    params_list = [as_params(p) for p in params_list]
+    table = as_table(table)
+    p0 = params_list[0]
+    out: list = [None] * len(params_list)
+    try:
+        treated, _, model, reason = _treated_inputs(p0, table, None)
+        matrices = comparator_matrices(p0, table, [format_period(p) for p in treated.periods])
+    except EvalError as exc:
+        return [exc] * len(params_list)
+    inputs: dict[int, tuple] = {}
+    for j, p in enumerate(params_list):
+        try:
+            specs = interruption_specs(p, treated)
+            got = fit_controlled(p, table, model=model, treated=treated, matrices=matrices, fit=False)
+            if isinstance(got, ControlledFit):
+                out[j] = _controlled_result(p, table, treated, specs, model, reason, got)
+            else:
+                inputs[j] = (specs, got)
+        except EvalError as exc:
+            out[j] = exc
+    idx = list(inputs)
+    if idx:
+        sis = [inputs[j][1] for j in idx]
+        s0 = sis[0]
+        fits = fit_stacked_designs(model, [si.Xf for si in sis], [si.unit for si in sis],
+                                   ys=[si.y for si in sis] if s0.y is not None else None,
+                                   numerators=[si.numerator for si in sis] if s0.numerator is not None else None,
+                                   denominators=[si.denominator for si in sis] if s0.denominator is not None
+                                   else None, lags=[si.lags for si in sis], columns=s0.cols,
+                                   times=[si.time for si in sis], cov=s0.cov)
+        for j, si, f in zip(idx, sis, fits):
+            if isinstance(f, EvalError):
+                out[j] = f
+                continue
+            cf = _stacked_fit(si, f)
+            cf.diagnostics["shared_interruptions"] = list(si.shared)
+            out[j] = _controlled_result(params_list[j], table, treated, inputs[j][0], model, reason, cf)
+    return out
+
+
+def fit_stacked_designs(model: str, Xs, units, *, ys=None, numerators=None, denominators=None, lags,
+                        columns=None, times=None, cov: str = "panel") -> list:
+    """:func:`fit_stacked` for many stacked designs at once (rows sorted by unit, then time).
+
+    Batched (:mod:`evallib.stats.ols`, :func:`evallib.stats.prais.prais_winsten_designs`):
+    ``ols-hac`` with the panel Newey–West covariance, the Poisson and binomial GLMs (quasi or
+    not) with the panel sandwich, and ``prais-winsten``; the same numbers as :func:`fit_stacked`
+    design by design (tests/test_placebo_batch.py). ``negbin`` (dispersion by BFGS per fit)
+    and ``controlled_cov: driscoll-kraay`` are fitted one by one with :func:`fit_stacked`.
+    Returns a Fit or a ModelError per design.
+    """
+    import statsmodels.api as sm
+
+    from evallib.exceptions import ModelError
+    from evallib.stats import ols as O
+    from evallib.stats.prais import prais_winsten_designs
+
+    m = len(Xs)
+
+    def get(a, d):
+        return None if a is None else a[d]
+
+    out: list = [None] * m
+    lags = list(lags)
+    if model == "negbin" or cov != "panel" or model not in STACKED_MODELS:
+        for d in range(m):
+            try:
+                out[d] = fit_stacked(model, Xs[d], units[d], y=get(ys, d), numerator=get(numerators, d),
+                                     denominator=get(denominators, d), lags=lags[d], columns=columns,
+                                     time=get(times, d), cov=cov)
+            except (ModelError, ParameterError) as exc:
+                out[d] = exc
+        return out
+    ok = []
+    for d in range(m):
+        err = est._design_error(model, np.asarray(Xs[d], dtype=float), get(ys, d), get(numerators, d),
+                                get(denominators, d), columns)
+        if err is None:
+            ok.append(d)
+        else:
+            out[d] = err
+    if not ok:
+        return out
+    if len({Xs[d].shape[1] for d in ok}) > 1:
+        raise ModelError("fit_stacked_designs needs designs of one width")
+    P = O.pad_designs([np.asarray(Xs[d], dtype=float) for d in ok], groups=[units[d] for d in ok])
+    k = P.X.shape[2]
+    L = np.array([lags[d] for d in ok])
+    if model == "ols-hac":
+        B, V, U = O.ols_hac_designs(P, P.pad([ys[d] for d in ok]), L)
+        for i, d in enumerate(ok):
+            n = int(P.n[i])
+            resid = U[i, :n].copy()
+            rss = float(resid @ resid)
+            out[d] = est.Fit("ols-hac", B[i], V[i], float(n - k), resid, Xs[d] @ B[i], "identity", "t",
+                             dispersion=rss / (n - k), hac_lags_used=int(L[i]), columns=columns,
+                             extra={"sigma2": rss / (n - k), "rss": rss, "hac_prewhite": False,
+                                    "cov_type": "panel Newey-West (within-unit Bartlett, n/(n-k))"})
+        return out
+    if model == "prais-winsten":
+        pw = prais_winsten_designs(P.X, P.pad([ys[d] for d in ok]), P.valid, P.groups)
+        for i, d in enumerate(ok):
+            n = int(P.n[i])
+            rho, conv, s2 = float(pw.rho[i]), bool(pw.converged[i]), float(pw.sigma2[i])
+            warns = [] if conv else [f"prais-winsten: rho did not converge in {pw.iterations} iterations "
+                                     f"(last rho {rho:.4f})"]
+            out[d] = est.Fit("prais-winsten", pw.params[i], pw.cov[i], float(n - k), pw.resid[i, :n].copy(),
+                             Xs[d] @ pw.params[i], "identity", "t", dispersion=s2, converged=conv, warnings=warns,
+                             columns=columns, extra={"rho": rho, "iterations": pw.iterations, "sigma2": s2,
+                                                     "cov_type": "panel Prais-Winsten (common rho, within-unit "
+                                                                 "transform)"})
+        return out
+    quasi = model.startswith("quasi")
+    if model in est.COUNT_MODELS:
+        y = P.pad([ys[d] for d in ok])
+        offset = None if denominators is None else P.pad([np.log(denominators[d]) for d in ok])
+        g = O.irls_designs("poisson", P, y, offset=offset)
+        family = sm.families.Poisson()
+    else:
+        y = P.pad([numerators[d] / denominators[d] for d in ok])
+        g = O.irls_designs("binomial", P, y, trials=P.pad([denominators[d] for d in ok]))
+        family = sm.families.Binomial()
+    S = O.panel_meat_designs(P.X * g.score_weight[..., None], P.groups, P.valid, L)
+    V = (P.n / (P.n - k))[:, None, None] * (g.bread @ S @ g.bread)
+    V = (V + np.swapaxes(V, 1, 2)) / 2
+    for i, d in enumerate(ok):
+        n = int(P.n[i])
+        chi2 = float(g.pearson_chi2[i])
+        scale = chi2 / (n - k) if quasi else 1.0
+        mu = g.mu[i, :n].copy()
+        endog = ys[d] if model in est.COUNT_MODELS else numerators[d] / denominators[d]
+        vw = 1.0 if model in est.COUNT_MODELS else denominators[d]
+        conv = bool(g.converged[i])
+        out[d] = est.Fit(model, g.params[i], V[i], float(n - k), g.pearson[i, :n].copy(), mu, est.link_of(model),
+                         "normal", dispersion=scale, hac_lags_used=int(L[i]), converged=conv,
+                         warnings=[] if conv else [f"{model}: IRLS did not converge"], columns=columns,
+                         extra={"pearson_dispersion": chi2 / (n - k), "deviance": float(g.deviance[i]),
+                                "pearson_chi2": chi2,
+                                "llf": float(family.loglike(endog, mu, var_weights=vw, scale=scale)),
+                                "cov_type": "panel Newey-West sandwich on GLM scores (within-unit Bartlett, "
+                                            "n/(n-k))", "model_dispersion": scale})
+    return out

@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from evallib.exceptions import EvalError, ParameterError
+from evallib.its.aligned import AlignedResult
 from evallib.periods import format_period, parse_period, parse_range
 
 logger = logging.getLogger(__name__)
@@ -146,13 +147,13 @@ def specifications(params, primary, target: str) -> list[tuple[str, str, object,
             out.append(("date", f"{target} date {s:+d} ({d})", p, ""))
         except ParameterError as exc:
             out.append(("date", f"{target} date {s:+d}", None, str(exc)))
-    model = getattr(primary, "model", None)
-    design = getattr(primary, "design", params.resolved_design)
+    model = primary.model
+    design = primary.design
     if design != "synthetic":
         alts = [m for m in CONTINUOUS if m != model] if model in CONTINUOUS else ["ols-hac"]
         for m in alts:
             out.append(("estimator", f"estimator {m}", params.model_copy(update={"model": m}), ""))
-    if params.comparators == "not_yet_treated" and hasattr(primary, "clean_codes"):  # other designs: its clean set, named
+    if params.comparators == "not_yet_treated" and isinstance(primary, AlignedResult):  # others: its clean set, named
         params = params.model_copy(update={"comparators": primary.clean_codes(min(
             primary.af.formation + primary.headline_horizon, primary.last_clean_index))})
     designs = []
@@ -167,7 +168,7 @@ def specifications(params, primary, target: str) -> list[tuple[str, str, object,
         if d == "synthetic":
             upd["model"] = None
         out.append(("design", f"design {d}", params.model_copy(update=upd), ""))
-    if design == "controlled" and getattr(primary, "method", None) == "aligned":
+    if isinstance(primary, AlignedResult):
         # the straight-segment comparative ITS (Linden 2015) beside the comparator-aligned default
         out.append(("design", "design controlled (stacked segments)",
                     params.model_copy(update={"controlled_method": "stacked"}), ""))
@@ -190,10 +191,8 @@ def _effect_row(res, target: str, horizon: int) -> dict:
 
 def _row(group, label, params, res, target, horizon, note="", error=""):
     row = {"group": group, "specification": label,
-           "design": getattr(res, "design", None) if res is not None else
-           (params.resolved_design if params is not None else None),
-           "model": getattr(res, "model", None) if res is not None else
-           (params.model if params is not None else None),
+           "design": res.design if res is not None else (params.resolved_design if params is not None else None),
+           "model": res.model if res is not None else (params.model if params is not None else None),
            "date": params.interruption(target).date if params is not None else None,
            "horizon": horizon, "note": note, "error": error}
     if res is not None and not error:
@@ -205,13 +204,15 @@ def _row(group, label, params, res, target, horizon, note="", error=""):
 
 
 # ============================================================================ placebo dates
-def placebo_dates(params, table, primary, target: str, horizon: int, *, min_pre: int = 12,
-                  max_placebos: int = 12) -> tuple[pd.DataFrame, list[str]]:
-    """Placebo interruptions across the clean pre-period (see the module docstring)."""
-    from evallib import analyse
+PLACEBO_MODELS = ("ols-hac", "prais-winsten", "arima", "poisson", "quasipoisson", "negbin", "binomial",
+                  "quasibinomial")
+
+
+def _placebo_setup(params, table, primary, target: str, horizon: int, min_pre: int, max_placebos: int):
+    """``(dates, specifications, notes)``: the placebo dates and one params per date (module docstring)."""
     from evallib.config import Interruption
 
-    notes = []
+    notes: list[str] = []
     first_int = parse_period(params.interruptions[0].date)
     f = table.for_metric(params.metric)
     have = sorted({parse_period(p) for p in f[f["org_code"].isin(params.units)]["period"]})
@@ -223,35 +224,141 @@ def placebo_dates(params, table, primary, target: str, horizon: int, *, min_pre:
     if hi < lo:
         notes.append(f"no placebo dates: the pre-period {format_period(start)}..{format_period(end)} is shorter "
                      f"than {min_pre} + {horizon} periods")
-        return pd.DataFrame(columns=PLACEBO_COLUMNS), notes
+        return [], [], notes
     cands = list(pd.period_range(lo, hi, freq=lo.freq))
     if len(cands) > max_placebos:
         idx = np.unique(np.round(np.linspace(0, len(cands) - 1, max_placebos)).astype(int))
         cands = [cands[i] for i in idx]
-    model = getattr(primary, "model", None)
-    upd_model = model if model in ("ols-hac", "prais-winsten", "arima", "poisson", "quasipoisson", "negbin",
-                                   "binomial", "quasibinomial") else params.model
-    rows = []
-    for d in cands:
-        p = params.model_copy(update={
-            "start": format_period(start), "end": format_period(end),
-            "interruptions": [Interruption(name="placebo", date=format_period(d), terms=list(tgt.terms))],
-            "model": upd_model, "horizons": [horizon]})
-        try:
-            res = analyse(p, data=table)
-            r = _effect_row(res, "placebo", horizon)
-            rows.append({"date": format_period(d), **{k: r[k] for k in PLACEBO_COLUMNS[1:-1]}, "error": ""})
-        except EvalError as exc:
-            rows.append({"date": format_period(d), "period": None, **{k: np.nan for k in PLACEBO_COLUMNS[2:-1]},
-                         "error": str(exc)})
-    out = pd.DataFrame(rows, columns=PLACEBO_COLUMNS)
+    upd_model = primary.model if primary.model in PLACEBO_MODELS else params.model
+    specs = [params.model_copy(update={
+        "start": format_period(start), "end": format_period(end),
+        "interruptions": [Interruption(name="placebo", date=format_period(d), terms=list(tgt.terms))],
+        "model": upd_model, "horizons": [horizon]}) for d in cands]
     obs = f[f["org_code"].isin(params.units)].groupby("period")["value"].sum()
     pre_level = obs[(obs.index >= format_period(start)) & (obs.index <= format_period(end))].abs().mean()
     post_level = obs[obs.index >= tgt.date].abs().mean()
     if np.isfinite(pre_level) and np.isfinite(post_level) and post_level > 0 and pre_level < 0.2 * post_level:
         notes.append(f"the series was {post_level / max(pre_level, 1e-300):,.0f} times smaller in the placebo window "
                      f"than after {target}: compare relative, not absolute, placebo effects")
-    return out, notes
+    return [format_period(d) for d in cands], specs, notes
+
+
+def _placebo_frame(dates, results, horizon: int) -> pd.DataFrame:
+    rows = []
+    for d, res in zip(dates, results):
+        try:
+            if isinstance(res, EvalError):
+                raise res
+            r = _effect_row(res, "placebo", horizon)
+            rows.append({"date": d, **{k: r[k] for k in PLACEBO_COLUMNS[1:-1]}, "error": ""})
+        except EvalError as exc:
+            rows.append({"date": d, "period": None, **{k: np.nan for k in PLACEBO_COLUMNS[2:-1]},
+                         "error": str(exc)})
+    return pd.DataFrame(rows, columns=PLACEBO_COLUMNS)
+
+
+def _aligned_batch(specs, table) -> list:
+    """The aligned design at every placebo date: the treated series combined and the model chosen
+    once; each date's fit runs its placebo systems in one batched computation
+    (:func:`evallib.its.aligned.fit_aligned`). The dates are fitted one after another: each has
+    its own pre-formation rows, hence its own comparator eligibility (complete series, volume),
+    size-matched placebo draw and rescaling, and the batched numerics
+    (:func:`evallib.stats.aligned.infer`) take one set of pre-formation rows per call."""
+    from evallib.its.aligned import AlignedResult, fit_aligned
+    from evallib.its.series import combine_units
+    from evallib.its.single import choose_model, interruption_specs
+
+    p0 = specs[0]
+    try:
+        treated = combine_units(table, p0.metric, p0.units, p0.aggregate, p0.start, p0.end)
+        interruption_specs(p0, treated)
+        if p0.hac_lags not in ("auto",):
+            raise ParameterError(f"hac_lags {p0.hac_lags!r}: the aligned design has no Newey-West covariance "
+                                 f"(inference is by placebo systems); remove hac_lags or use controlled_method: "
+                                 f"stacked")
+        model, reason = choose_model(p0, treated)
+    except EvalError as exc:
+        return [exc] * len(specs)
+    out = []
+    for p in specs:
+        try:
+            ints = interruption_specs(p, treated)
+            af = fit_aligned(p, table, model=model, treated=treated)
+            out.append(AlignedResult(params=p, table=table, af=af, specs=ints, model=model, model_reason=reason,
+                                     warnings=af.warnings))
+        except EvalError as exc:
+            out.append(exc)
+    return out
+
+
+def _fit_specs(specs, table) -> list:
+    """One result (or the EvalError) per placebo specification, batched by design family."""
+    from evallib import analyse
+    from evallib.its.controlled import analyse_controlled_batch
+    from evallib.its.single import analyse_single_batch
+
+    design = specs[0].resolved_design
+    if design == "single":
+        return analyse_single_batch(specs, table)
+    if design == "controlled" and specs[0].controlled_method == "aligned":
+        return _aligned_batch(specs, table)
+    if design == "controlled":
+        return analyse_controlled_batch(specs, table)
+    out = []      # synthetic control and sdid: one analysis per date
+    for p in specs:
+        try:
+            out.append(analyse(p, data=table))
+        except EvalError as exc:
+            out.append(exc)
+    return out
+
+
+def placebo_dates(params, table, primary, target: str, horizon: int, *, min_pre: int = 12,
+                  max_placebos: int = 12) -> tuple[pd.DataFrame, list[str]]:
+    """Placebo interruptions across the clean pre-period (see the module docstring).
+
+    The data are prepared once and the dates estimated together, by design family:
+
+    - single-group ITS (:func:`evallib.its.single.analyse_single_batch`): the series combined
+      and the model chosen once, one design per date, all fitted in one batched computation
+      for ols-hac, prais-winsten and the Poisson and binomial GLMs (quasi or not); arima,
+      negbin and ``hac_lags: prewhite`` are fitted date by date, because each is a numerical
+      optimisation (or a data-driven bandwidth) per series that has no honest batched form
+      (:func:`evallib.its.estimators.fit_designs`);
+    - stacked and difference controlled designs (:func:`evallib.its.controlled.analyse_controlled_batch`):
+      the treated series and the comparator panel prepared once; stacked fits batched (panel
+      Newey–West / panel GLM sandwich / panel Prais–Winsten; negbin and Driscoll–Kraay date by
+      date), the difference method date by date on the prepared data;
+    - the comparator-aligned design (:func:`_aligned_batch`): the treated series once, each
+      date's placebo systems in one batched computation;
+    - synthetic control and sdid: one :func:`evallib.analyse` per date.
+
+    The numbers are those of :func:`_placebo_dates_per_analysis` (one ``analyse()`` per date)
+    to 1e-8 relative (tests/test_placebo_batch.py).
+    """
+    dates, specs, notes = _placebo_setup(params, table, primary, target, horizon, min_pre, max_placebos)
+    if not specs:
+        return pd.DataFrame(columns=PLACEBO_COLUMNS), notes
+    return _placebo_frame(dates, _fit_specs(specs, table), horizon), notes
+
+
+def _placebo_dates_per_analysis(params, table, primary, target: str, horizon: int, *, min_pre: int = 12,
+                                max_placebos: int = 12) -> tuple[pd.DataFrame, list[str]]:
+    """The reference path: each placebo date refitted through :func:`evallib.analyse` (data
+    preparation, eligibility and inference per date). Kept to check :func:`placebo_dates`
+    (tests/test_placebo_batch.py) and to time it (benchmarks/placebo_dates.py)."""
+    from evallib import analyse
+
+    dates, specs, notes = _placebo_setup(params, table, primary, target, horizon, min_pre, max_placebos)
+    if not specs:
+        return pd.DataFrame(columns=PLACEBO_COLUMNS), notes
+    results = []
+    for p in specs:
+        try:
+            results.append(analyse(p, data=table))
+        except EvalError as exc:
+            results.append(exc)
+    return _placebo_frame(dates, results, horizon), notes
 
 
 # ============================================================================ entry point
@@ -270,7 +377,7 @@ def sensitivity(params, table=None, *, target: str | None = None, horizon: int =
         raise ParameterError(f"horizon {horizon} must be 0 or more")
     if primary is None:
         primary = analyse(params, data=tt)
-    pd_, pm_ = getattr(primary, "design", "?"), getattr(primary, "model", "?")
+    pd_, pm_ = primary.design, primary.model
     label = "primary (synthetic control)" if pd_ == "synthetic" else f"primary ({pd_}, {pm_})"
     rows = [_row("primary", label, params, primary, name, horizon)]
     for group, label, p, note in specifications(params, primary, name):

@@ -139,29 +139,64 @@ def outcome_arrays(model: str, series: Series, metric: str, source: str):
     return value, None, None, value, 1.0, None
 
 
-def analyse_single(params: Params, table) -> ITSResult:
-    """Single-group ITS of the treated units combined into one series."""
+@dataclass
+class SeriesInputs:
+    """What every fit of one treated series shares: the series, the model and its outcome arrays."""
+
+    series: Series
+    warnings: list[str]
+    model: str
+    reason: str
+    y: np.ndarray | None
+    numerator: np.ndarray | None
+    denominator: np.ndarray | None
+    observed: np.ndarray
+    scale: float
+    offset: np.ndarray | None
+
+
+@dataclass
+class DesignInputs:
+    """One specification's design on that series: the rows in the fit and the fit's data."""
+
+    specs: list
+    design: D.Design
+    usable: np.ndarray
+    columns: list[str]
+    X: np.ndarray          # every row of the window
+    Xf: np.ndarray         # the fitted rows
+    warnings: list[str]
+    fit_data: dict
+
+
+def series_inputs(params: Params, table) -> SeriesInputs:
+    """The treated units combined, the model chosen (and logged) and the outcome arrays checked."""
     series = combine_units(table, params.metric, params.units, params.aggregate, params.start, params.end)
-    warns = list(series.warnings)
     model, reason = choose_model(params, series)
     if params.model is None:
         logger.warning("%s: %s", params.analysis_id, reason)
     else:
         logger.info("%s: %s", params.analysis_id, reason)
-    specs = interruption_specs(params, series)
-    periods = series.periods
+    interruption_specs(params, series)   # its guard rails come before the outcome checks
     y, num, den, observed, scale, offset = outcome_arrays(model, series, params.metric, table.source)
     check_informative(observed, params.metric, table.source)   # a constant series cannot inform a change
+    return SeriesInputs(series=series, warnings=list(series.warnings), model=model, reason=reason, y=y,
+                        numerator=num, denominator=den, observed=observed, scale=scale, offset=offset)
 
+
+def design_inputs(params: Params, si: SeriesInputs) -> DesignInputs:
+    """The design of ``params`` on the series of ``si``, with the segment and collinearity guard rails."""
+    series, model, y, num, den = si.series, si.model, si.y, si.numerator, si.denominator
+    specs = interruption_specs(params, series)
+    periods = series.periods
     des = D.build_design(periods, specs, seasonality=params.seasonality, exclude=params.exclude)
-    warns += des.warnings
+    warns = list(si.warnings) + list(des.warnings)
     finite = np.isfinite(y) if y is not None else (np.isfinite(num) & np.isfinite(den) & (den > 0))
     if den is not None and model in E.COUNT_MODELS:
         finite &= np.isfinite(den) & (den > 0)
     usable = des.in_fit & finite
 
     # segment guard rails
-    labels = des.labels
     for name, lo, hi in D.segments(periods, specs):
         inseg = np.array([lo <= p <= hi for p in periods])
         k = int((usable & inseg).sum())
@@ -181,7 +216,8 @@ def analyse_single(params: Params, table) -> ITSResult:
                              origin=first_usable)
     X_all = des.X
     cols = list(X_all.columns)
-    Xf = X_all.to_numpy(dtype=float)[usable]
+    X = X_all.to_numpy(dtype=float)
+    Xf = X[usable]
     bad = E.collinear_columns(Xf, cols)
     if bad:
         raise ParameterError(f"the design for {params.metric} is perfectly collinear: {', '.join(bad)} cannot be "
@@ -197,37 +233,93 @@ def analyse_single(params: Params, table) -> ITSResult:
     n_missing = int((des.in_fit & ~finite).sum())
     if n_missing:
         warns.append(f"{n_missing} period(s) with a missing value of {params.metric} are left out of the fit")
-
     fd = {"X": Xf, "y": None if y is None else y[usable],
           "numerator": None if num is None else num[usable],
           "denominator": None if den is None else den[usable],
           "hac_lags": params.hac_lags, "arima_order": tuple(params.arima_order)}
+    return DesignInputs(specs=specs, design=des, usable=usable, columns=cols, X=X, Xf=Xf, warnings=warns,
+                        fit_data=fd)
+
+
+def single_result(params: Params, table, si: SeriesInputs, di: DesignInputs, fit: E.Fit, *,
+                  slope_test: bool = True) -> ITSResult:
+    """The :class:`ITSResult` of a fit of ``di`` (``slope_test``: the joint slope-change test in
+    the diagnostics; for GLMs it refits the reduced model)."""
+    model, fd, cols, des, usable = si.model, di.fit_data, di.columns, di.design, di.usable
 
     def refit(m: str, X=None) -> E.Fit:
         return E.fit(m, fd["X"] if X is None else X, fd["y"], numerator=fd["numerator"],
                      denominator=fd["denominator"], hac_lags=fd["hac_lags"], arima_order=fd["arima_order"],
                      columns=cols if X is None else None, check=X is not None)
 
-    fit = E.fit(model, Xf, fd["y"], numerator=fd["numerator"], denominator=fd["denominator"],
-                hac_lags=params.hac_lags, arima_order=tuple(params.arima_order), columns=cols)
-    diag = {"model_choice": reason, "aggregate": params.aggregate, "units": list(params.units),
+    labels = des.labels
+    diag = {"model_choice": si.reason, "aggregate": params.aggregate, "units": list(params.units),
             "seasonality": params.seasonality, "time_origin": format_period(des.origin),
             "left_out": [lab for lab, u in zip(labels, usable) if not u],
-            "n_periods_window": len(periods)}
+            "n_periods_window": len(si.series.periods)}
     if model in E.BINOMIAL_MODELS:
-        diag["observed_scale"] = scale
+        diag["observed_scale"] = si.scale
     slope_cols = [c for c in cols if c.startswith("slope_change[")]
-    if slope_cols:
-        diag["slope_change_test"] = slope_change_test(fit, Xf, cols, slope_cols, lambda X: refit(model, X))
+    if slope_cols and slope_test:
+        diag["slope_change_test"] = slope_change_test(fit, di.Xf, cols, slope_cols, lambda X: refit(model, X))
     other = {"seasonal": {c: D.column_weights(cols, c) for c in des.seasonal_columns}} if des.seasonal_columns else {}
-    rows = PredictionRows(periods=labels, X=X_all.to_numpy(dtype=float), observed=observed,
-                          in_fit=usable, offset=offset, scale=scale)
+    rows = PredictionRows(periods=labels, X=di.X, observed=si.observed, in_fit=usable, offset=si.offset,
+                          scale=si.scale)
     return ITSResult(fit=fit, columns=cols, rows=rows, terms={"treated": des.contrasts}, cf_columns=des.cf_columns,
-                     interruptions=specs, title=params.display_title, metric=params.metric, design="single",
-                     freq=series.freq, alpha=params.alpha, horizons=params.horizons, warnings=warns,
+                     interruptions=di.specs, title=params.display_title, metric=params.metric, design="single",
+                     freq=si.series.freq, alpha=params.alpha, horizons=params.horizons, warnings=di.warnings,
                      other_terms=other, diagnostics_extra=diag, fit_data=fd, params=params,
                      data_file=str(table.path) if table.path else None, data_sha256=table.sha256,
                      synthetic_data=table.synthetic, refit=refit)
+
+
+def analyse_single(params: Params, table) -> ITSResult:
+    """Single-group ITS of the treated units combined into one series."""
+    si = series_inputs(params, table)
+    di = design_inputs(params, si)
+    fd = di.fit_data
+    fit = E.fit(si.model, di.Xf, fd["y"], numerator=fd["numerator"], denominator=fd["denominator"],
+                hac_lags=params.hac_lags, arima_order=tuple(params.arima_order), columns=di.columns)
+    return single_result(params, table, si, di, fit)
+
+
+def analyse_single_batch(params_list, table) -> list:
+    """:func:`analyse_single` for specifications that differ only in their interruptions (placebo
+    dates): the series is combined and the model chosen once (from the first), each
+    specification's design is built and checked, and all are fitted in one batched computation
+    (:func:`evallib.its.estimators.fit_designs`; arima, negbin and ``hac_lags: prewhite`` fall
+    back to one fit per design, see there). Returns, per specification, its :class:`ITSResult` or
+    the :class:`~evallib.exceptions.EvalError` :func:`analyse_single` would have raised. The
+    results carry no joint slope-change test for GLMs (that would be a refit per date)."""
+    from evallib.exceptions import EvalError
+
+    params_list = [as_params(p) for p in params_list]
+    try:
+        si = series_inputs(params_list[0], table)
+    except EvalError as exc:            # the series or the model fails: every specification fails alike
+        return [exc] * len(params_list)
+    out: list = [None] * len(params_list)
+    dis: dict[int, DesignInputs] = {}
+    for j, p in enumerate(params_list):
+        try:
+            dis[j] = design_inputs(p, si)
+        except EvalError as exc:
+            out[j] = exc
+    idx = list(dis)
+    p0 = params_list[0]
+    fits = E.fit_designs(si.model, [dis[j].Xf for j in idx], [dis[j].fit_data["y"] for j in idx]
+                         if si.y is not None else None,
+                         numerators=[dis[j].fit_data["numerator"] for j in idx] if si.numerator is not None else None,
+                         denominators=[dis[j].fit_data["denominator"] for j in idx]
+                         if si.denominator is not None else None,
+                         hac_lags=p0.hac_lags, arima_order=tuple(p0.arima_order), columns=None) if idx else []
+    for j, f in zip(idx, fits):
+        if isinstance(f, EvalError):
+            out[j] = f
+            continue
+        f.columns = dis[j].columns
+        out[j] = single_result(params_list[j], table, si, dis[j], f, slope_test=f.link == "identity")
+    return out
 
 
 def slope_change_test(fit: E.Fit, X: np.ndarray, cols: list[str], test_cols: list[str], refit) -> dict:

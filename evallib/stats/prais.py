@@ -176,3 +176,93 @@ def prais_winsten(X, y, groups=None, *, tol: float = 1e-8, max_iter: int = 100) 
         return PraisWinstenFit(beta[0], cov[0], float(rho[0]), U[:, 0], float(s2[0]), bool(done[0]), it,
                                float(n - k))
     return PraisWinstenFit(beta, cov, rho, U, s2, done, it, float(n - k))
+
+
+def prais_winsten_designs(X: np.ndarray, Y: np.ndarray, valid: np.ndarray, groups: np.ndarray | None = None, *,
+                          tol: float = 1e-8, max_iter: int = 100) -> PraisWinstenFit:
+    """Iterated Prais–Winsten for many *designs* at once, one outcome each.
+
+    ``X`` (m, N, k), ``Y`` (m, N): design ``d``'s rows in time order (a panel: sorted by unit,
+    then time), padded at the end with zero rows; ``valid`` (m, N) marks the real rows and
+    ``groups`` (m, N) their unit (None: one series per design). Each design gets exactly what
+    :func:`prais_winsten` gives it alone: the same start (OLS), rho update, convergence rule and
+    final solve; a design that has converged is frozen while the others iterate. Returns a
+    :class:`PraisWinstenFit` with ``params`` (m, k), ``cov`` (m, k, k), ``rho``, ``sigma2``,
+    ``converged`` (m,), ``resid`` (m, N) (0 on padding) and ``df_resid`` of the first design
+    (``n_d - k`` per design is ``valid.sum(1) - k``).
+    """
+    X = np.asarray(X, dtype=float)
+    Y = np.asarray(Y, dtype=float)
+    m, N, k = X.shape
+    v = np.asarray(valid, dtype=bool)
+    g = np.zeros((m, N), dtype=np.int64) if groups is None else np.asarray(groups)
+    later = np.zeros((m, N), dtype=bool)
+    later[:, 1:] = v[:, 1:] & v[:, :-1] & (g[:, 1:] == g[:, :-1])
+    first = v & ~later
+    n = v.sum(1)
+
+    scale = np.sqrt(np.einsum("mnk,mnk->mk", X, X))
+    scale[scale == 0] = 1.0
+    Z = X / scale[:, None, :]
+    Zp = np.zeros_like(Z)
+    Zp[:, 1:] = Z[:, :-1]
+    Yp = np.zeros_like(Y)
+    Yp[:, 1:] = Y[:, :-1]
+    fm, lm = first.astype(float), later.astype(float)
+    FF = np.einsum("mnk,mn,mnj->mkj", Z, fm, Z)
+    LL = np.einsum("mnk,mn,mnj->mkj", Z, lm, Z)
+    PP = np.einsum("mnk,mn,mnj->mkj", Zp, lm, Zp)
+    LP = np.einsum("mnk,mn,mnj->mkj", Z, lm, Zp)
+    LP = LP + np.swapaxes(LP, 1, 2)
+    fy = np.einsum("mnk,mn,mn->mk", Z, fm, Y)
+    ly = np.einsum("mnk,mn,mn->mk", Z, lm, Y)
+    lpy = np.einsum("mnk,mn,mn->mk", Z, lm, Yp)
+    ply = np.einsum("mnk,mn,mn->mk", Zp, lm, Y)
+    py = np.einsum("mnk,mn,mn->mk", Zp, lm, Yp)
+
+    def moments(r: np.ndarray):
+        c2, r2 = 1.0 - r * r, r * r
+        ZtZ = c2[:, None, None] * FF + LL - r[:, None, None] * LP + r2[:, None, None] * PP
+        Zty = c2[:, None] * fy + ly - r[:, None] * (lpy + ply) + r2[:, None] * py
+        return ZtZ, Zty
+
+    def solve(r: np.ndarray) -> np.ndarray:
+        ZtZ, Zty = moments(r)
+        return np.linalg.solve(ZtZ, Zty[..., None])[..., 0]
+
+    def residuals(G: np.ndarray) -> np.ndarray:
+        return (Y - np.einsum("mnk,mk->mn", Z, G)) * v
+
+    def rho_of(E: np.ndarray) -> np.ndarray:
+        Ep = np.zeros_like(E)
+        Ep[:, 1:] = E[:, :-1]
+        num = np.sum(E * Ep * lm, axis=1)
+        den = np.sum(Ep * Ep * lm, axis=1)
+        r = np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
+        return np.clip(r, -RHO_BOUND, RHO_BOUND)
+
+    ZtZ0 = np.einsum("mnk,mnj->mkj", Z, Z)
+    G = np.linalg.solve(ZtZ0, np.einsum("mnk,mn->mk", Z, Y)[..., None])[..., 0]     # OLS start
+    rho = np.zeros(m)
+    done = np.zeros(m, dtype=bool)
+    it = 0
+    for it in range(1, max_iter + 1):
+        act = ~done
+        r_new = rho_of(residuals(G))
+        G_new = solve(r_new)
+        conv = np.abs(r_new - rho) < tol
+        G = np.where(act[:, None], G_new, G)
+        rho = np.where(act, r_new, rho)
+        done = done | (act & conv)
+        if np.all(done):
+            break
+    ZtZ, Zty = moments(rho)
+    G = np.linalg.solve(ZtZ, Zty[..., None])[..., 0]
+    E = residuals(G)
+    Ep = np.zeros_like(E)
+    Ep[:, 1:] = E[:, :-1]
+    c = np.sqrt(1.0 - rho * rho)
+    U = np.where(first, c[:, None] * E, 0.0) + np.where(later, E - rho[:, None] * Ep, 0.0)
+    s2 = np.sum(U * U, axis=1) / (n - k)
+    cov = s2[:, None, None] * np.linalg.inv(ZtZ) / (scale[:, :, None] * scale[:, None, :])
+    return PraisWinstenFit(G / scale, cov, rho, U, s2, done, it, float(n[0] - k))
