@@ -266,3 +266,20 @@ def test_cli_writes_and_refuses_files_it_did_not_write(tmp_path, capsys, demo_di
     assert (demo_dir / "metrics.csv").read_bytes() == before
     assert cli.main(["demo-data", "--national", "--out", str(tmp_path / "x"), "--seed", "-1"]) == 2
     assert "--seed: value -1: the seed must be a whole number" in capsys.readouterr().err
+
+
+def test_the_doc_states_the_default_numbers(national, table):
+    """docs/national-demo.md gives the default seed's counts: they are the generator's."""
+    from pathlib import Path
+
+    truth = national[1]
+    doc = " ".join((Path(__file__).resolve().parents[1] / "docs" / "national-demo.md").read_text().split())
+    n_members = sum(len(c["members"]) for c in truth["collaboratives"])
+    n_trusts = table.frame["org_code"].nunique()
+    assert f"{n_trusts} trusts `ZZ001`..`ZZ{n_trusts:03d}`" in doc
+    assert f"{n_members} of them in {len(truth['collaboratives'])} collaboratives" in doc
+    assert f"{len(truth['never_joined'])} trusts never join" in doc
+    waves = ", ".join(f"{m} ({k})" for m, k in N.FORMATION_WAVES[:-1]) + f" and {N.FORMATION_WAVES[-1][0]} " \
+        f"({N.FORMATION_WAVES[-1][1]})"
+    assert waves in doc
+    assert f"In {N.N_PLANTED} collaboratives" in doc
