@@ -153,6 +153,11 @@ class SeriesInputs:
     observed: np.ndarray
     scale: float
     offset: np.ndarray | None
+    periods: list = None       # the series' periods, parsed once
+
+    def __post_init__(self):
+        if self.periods is None:
+            self.periods = self.series.periods
 
 
 @dataclass
@@ -188,7 +193,7 @@ def design_inputs(params: Params, si: SeriesInputs) -> DesignInputs:
     """The design of ``params`` on the series of ``si``, with the segment and collinearity guard rails."""
     series, model, y, num, den = si.series, si.model, si.y, si.numerator, si.denominator
     specs = interruption_specs(params, series)
-    periods = series.periods
+    periods = si.periods
     des = D.build_design(periods, specs, seasonality=params.seasonality, exclude=params.exclude)
     warns = list(si.warnings) + list(des.warnings)
     finite = np.isfinite(y) if y is not None else (np.isfinite(num) & np.isfinite(den) & (den > 0))
@@ -256,7 +261,7 @@ def single_result(params: Params, table, si: SeriesInputs, di: DesignInputs, fit
     diag = {"model_choice": si.reason, "aggregate": params.aggregate, "units": list(params.units),
             "seasonality": params.seasonality, "time_origin": format_period(des.origin),
             "left_out": [lab for lab, u in zip(labels, usable) if not u],
-            "n_periods_window": len(si.series.periods)}
+            "n_periods_window": len(si.periods)}
     if model in E.BINOMIAL_MODELS:
         diag["observed_scale"] = si.scale
     slope_cols = [c for c in cols if c.startswith("slope_change[")]
