@@ -5,7 +5,7 @@
   (shaded), a zero line, the month of joining marked at ``e = 0``, the base month ``e = -1``,
   the average over months ``0..H`` and the number of trusts behind each estimate.
 - :func:`caterpillar_chart`: one row per collaborative, its effect at the pack's headline
-  horizon with its interval, sorted by the effect, coloured by verdict in the pack's palette
+  horizon with its interval, sorted by the effect with the best at the top, coloured by verdict in the pack's palette
   (:data:`evallib.plots.pack.VERDICT_COLOURS`), hollow where the design's checks failed, with the
   better side written under the axis. Long names are cut to one line, so 44 rows never collide.
 
@@ -157,7 +157,7 @@ def short_label(text: str, width: int = 40) -> str:
 def caterpillar_chart(rows, *, label: str, unit: str = "", improvement: str = "neutral", xlabel: str | None = None,
                       title: str | None = None, reference: tuple[float, str] | None = None, synthetic: bool = False,
                       clip: float | None = None, ax=None):
-    """Each collaborative's effect with its interval, sorted (module docstring).
+    """Each collaborative's effect with its interval, sorted best at the top (module docstring).
 
     ``rows``: list of dicts (or a frame) with ``label``, ``estimate``, ``lower``, ``upper`` and
     optionally ``verdict`` and ``failed_checks``; ``unit`` is the unit of the estimates (``%`` for
@@ -176,12 +176,13 @@ def caterpillar_chart(rows, *, label: str, unit: str = "", improvement: str = "n
     if df.empty:
         df = pd.DataFrame(columns=["label", "estimate", "lower", "upper"])
     df["_est"] = pd.to_numeric(df.get("estimate"), errors="coerce")
-    ok = df[df["_est"].notna()].sort_values("_est", kind="mergesort")
+    # best at the top: rows are drawn bottom to top, so ascending "betterness"
+    ok = df[df["_est"].notna()].sort_values("_est", kind="mergesort", ascending=improvement != "decrease")
     missing = df[df["_est"].isna()]
-    order = pd.concat([missing, ok])          # bottom to top: missing first, then ascending effect
+    order = pd.concat([missing, ok])          # bottom to top: missing first, then the worst to the best
     n = len(order)
     if ax is None:
-        fig, ax = plt.subplots(figsize=(9.5, 1.9 + 0.25 * max(n, 1)))
+        fig, ax = plt.subplots(figsize=(8.6, 1.9 + 0.27 * max(n, 1)))
     else:
         fig = ax.figure
     ests = ok["_est"].abs().tolist()
@@ -220,7 +221,7 @@ def caterpillar_chart(rows, *, label: str, unit: str = "", improvement: str = "n
     ax.set_xlim(-clip * 1.12, clip * 1.12)
     ax.set_ylim(-0.7, n - 0.3)
     ax.set_yticks(range(n))
-    ax.set_yticklabels([short_label(x) for x in order["label"]] if n else [], fontsize=8.5)
+    ax.set_yticklabels([short_label(x, 38) for x in order["label"]] if n else [], fontsize=9.5)
     ax.tick_params(axis="y", length=0, pad=4)
     ax.grid(axis="y", visible=False)
     ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: fmt_v(v) if v else "0"))
@@ -252,8 +253,10 @@ def caterpillar_chart(rows, *, label: str, unit: str = "", improvement: str = "n
         ax.set_title(title or label, loc="left", pad=8 + 15 * math.ceil(len(handles) / 3))
     fig.tight_layout()
     if synthetic:
-        fig.text(0.99, 0.995, palette.SYNTHETIC_LABEL, ha="right", va="top", fontsize=9, fontweight="bold",
-                 color=palette.NHS_RED, alpha=0.9)
+        # bottom centre, between "worse" and "better" (the title runs across the top)
+        below2 = offset_copy(ax.transAxes, fig=fig, y=-42, units="points")
+        ax.text(0.5, 0.0, palette.SYNTHETIC_LABEL, transform=below2, ha="center", va="top", fontsize=9,
+                fontweight="bold", color=palette.NHS_RED, alpha=0.9)
     return fig, ax
 
 

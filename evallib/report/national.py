@@ -454,7 +454,9 @@ def national_rows(build: Path, manifest: dict) -> tuple[list[dict], dict[str, di
                      "alpha": _num(s.get("alpha")),
                      "chart": {"label": name, "estimate": est, "lower": lo, "upper": hi, "verdict": v,
                                "failed_checks": fc}})
-    rows.sort(key=lambda r: (r["collaborative_name"].lower(), r["label"].lower()))
+    # default order: by collaborative, then the measures in the pack's order
+    pack_order = {m: k for k, m in enumerate(dict.fromkeys(a.get("metric") for a in manifest["analyses"]))}
+    rows.sort(key=lambda r: (r["collaborative_name"].lower(), pack_order.get(r["metric"], 0)))
     return rows, events
 
 
@@ -483,7 +485,9 @@ def write_national_index(build: Path, manifest: dict, name: str = "index.html") 
     build = Path(build)
     rows, events = national_rows(build, manifest)
     synthetic = bool(manifest.get("synthetic"))
-    metrics = list(dict.fromkeys([r["metric"] for r in rows] + list(events)))
+    # measures in the pack's order (first appearance in the manifest)
+    metrics = list(dict.fromkeys(a.get("metric") for a in manifest["analyses"]
+                                 if a.get("kind") in ("collaborative", "event_time") and a.get("metric")))
     sections = []
     for m in metrics:
         mrows = [r for r in rows if r["metric"] == m]
