@@ -160,10 +160,26 @@ class ControlledData:
     scale: np.ndarray
     dropped: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: ``comparators: not_yet_treated``: (n_periods, 1 + n_comparators) rows each unit is used in (a
+    #: comparator up to the period before it joined any collaborative, every unit up to
+    #: ``last_clean``); None when every row of the window is used
+    clean: np.ndarray | None = None
+    #: with a membership table: comparator code -> last clean period (None: never joined)
+    clean_until: dict[str, str | None] | None = None
+    #: under not_yet_treated: index of the last period with enough clean comparators
+    last_clean: int | None = None
 
     @property
     def labels(self) -> list[str]:
         return [format_period(p) for p in self.periods]
+
+    def used_at(self, label: str) -> list[str]:
+        """The comparators whose rows for period ``label`` are in the fit's panel (all of them, unless
+        comparators are not_yet_treated)."""
+        i = self.labels.index(label)
+        if self.clean is None:
+            return list(self.codes)
+        return [c for j, c in enumerate(self.codes) if self.clean[i, 1 + j]]
 
     @property
     def n_comparators(self) -> int:
@@ -184,10 +200,10 @@ def comparator_codes(params, table) -> list[str]:
         raise ParameterError(f"design controlled needs comparators (all_other or a list of codes) for "
                              f"{params.metric}; comparators is none")
     units = set(params.units)
-    if comps == "all_other":
+    if comps in ("all_other", "not_yet_treated"):
         out = sorted(have - units)
         if not out:
-            raise DataError(f"{table.source}: comparators all_other: no unit other than {sorted(units)} has rows "
+            raise DataError(f"{table.source}: comparators {comps}: no unit other than {sorted(units)} has rows "
                             f"for metric {params.metric}")
         return out
     missing = [c for c in comps if c not in have]
@@ -407,17 +423,24 @@ def prepare(params, table, model: str, *, scale: str = "auto", method: str = "st
     binom, counts = needs(model)
     use_exposure = counts and bool(treated.frame["denominator"].iloc[np.flatnonzero(design.in_fit)].notna().any())
     fit_rows = design.in_fit
-    ok = np.ones(len(codes), dtype=bool)
-    if binom:
-        ok &= np.all(np.isfinite(num[fit_rows]) & np.isfinite(den[fit_rows]) & (den[fit_rows] > 0), axis=0)
-    else:
-        ok &= np.all(np.isfinite(val[fit_rows]), axis=0)
-        if use_exposure:
-            ok &= np.all(np.isfinite(den[fit_rows]) & (den[fit_rows] > 0), axis=0)
-    dropped = [c for c, k in zip(codes, ok) if not k]
+    clean_until_, use, pre_dropped = _clean_rows(params, table, codes, labels, specs)
+    if pre_dropped:
+        warnings.append(f"{len(pre_dropped)} comparator(s) dropped because they had joined a collaborative before "
+                        f"{specs[-1].name} ({format_period(specs[-1].period)}): {_shorten(pre_dropped)}")
+    used = fit_rows[:, None] & use            # the rows of each comparator the fit uses
+    ok = np.array([c not in set(pre_dropped) for c in codes], dtype=bool)
+    with np.errstate(invalid="ignore"):
+        if binom:
+            ok &= np.all((np.isfinite(num) & np.isfinite(den) & (den > 0)) | ~used, axis=0)
+        else:
+            ok &= np.all(np.isfinite(val) | ~used, axis=0)
+            if use_exposure:
+                ok &= np.all((np.isfinite(den) & (den > 0)) | ~used, axis=0)
+    dropped = [c for c, k in zip(codes, ok) if not k and c not in set(pre_dropped)]
     if dropped:
         warnings.append(f"{len(dropped)} comparator(s) dropped because their {params.metric} series is incomplete "
                         f"over the fitted periods {labels[0]} to {labels[-1]}: {_shorten(dropped)}")
+    dropped = list(pre_dropped) + dropped
     kept = [c for c, k in zip(codes, ok) if k]
     if not kept:
         raise ModelError(f"no comparator has a complete {params.metric} series over {labels[0]} to {labels[-1]} "
@@ -460,8 +483,69 @@ def prepare(params, table, model: str, *, scale: str = "auto", method: str = "st
         factors[1:] = m_t / m_c
         values = values * factors[None, :]
     data = ControlledData(periods=periods, codes=kept, values=values, numerators=nums, denominators=dens,
-                          scale=factors, dropped=dropped, warnings=warnings)
+                          scale=factors, dropped=dropped, warnings=warnings,
+                          clean_until=({c: clean_until_[c] for c in kept} if clean_until_ is not None else None))
+    if params.comparators == "not_yet_treated":
+        _restrict_to_clean(params, data, specs)
+    elif clean_until_ is not None:
+        joined = sorted(v for c, v in data.clean_until.items() if v is not None and v < labels[-1])
+        if joined:
+            warnings.append(f"{len(joined)} of the {len(kept)} comparators joined a collaborative after formation "
+                            f"(the first is clean through {joined[0]}); comparators: {params.comparators} uses them "
+                            f"throughout, which pulls the effect towards zero: use comparators: not_yet_treated")
     return data, design, treated
+
+
+#: the stacked design reports a period only when at least this many comparators are clean through it
+#: (the control terms then rest on more than one or two series)
+MIN_CLEAN_COMPARATORS = 3
+
+
+def _clean_rows(params, table, codes, labels, specs):
+    """``(clean_until, use, dropped)`` with a membership table (``params.memberships``): each
+    comparator's last clean period, the (periods x comparators) mask of rows it may be used in under
+    ``not_yet_treated`` (up to its last clean period; every row otherwise) and the comparators that
+    had joined before the evaluated interruption (dropped under not_yet_treated). Without a table:
+    ``(None, all True, [])``."""
+    use = np.ones((len(labels), len(codes)), dtype=bool)
+    if params.memberships is None:
+        return None, use, []
+    from evallib.data.memberships import load_memberships
+    from evallib.its.comparators import clean_until
+
+    ms = load_memberships(params.memberships).validate_against(table)
+    clean = clean_until(codes, ms, table.freq)
+    if params.comparators != "not_yet_treated":
+        return clean, use, []
+    formation = format_period(specs[-1].period)
+    lab = np.array(labels)
+    for j, c in enumerate(codes):
+        if clean[c] is not None:
+            use[:, j] = lab <= clean[c]
+    dropped = [c for c in codes if clean[c] is not None and clean[c] < formation]
+    return clean, use, dropped
+
+
+def _restrict_to_clean(params, data: ControlledData, specs) -> None:
+    """Under not_yet_treated: the rows each unit is used in (``data.clean``) and the last period with
+    at least :data:`MIN_CLEAN_COMPARATORS` clean comparators (``data.last_clean``); the fit stops there."""
+    labels = data.labels
+    formation = labels.index(format_period(specs[-1].period))
+    lab = np.array(labels)
+    cu = data.clean_until or {}
+    comp = np.column_stack([lab <= cu[c] if cu.get(c) is not None else np.ones(len(lab), dtype=bool)
+                            for c in data.codes]) if data.codes else np.zeros((len(lab), 0), dtype=bool)
+    n_clean = comp.sum(1)
+    if n_clean[formation] < MIN_CLEAN_COMPARATORS:
+        raise ModelError(f"comparators not_yet_treated: only {int(n_clean[formation])} comparator(s) of "
+                         f"{params.metric} are clean at {specs[-1].name} ({labels[formation]}); the stacked design "
+                         f"needs at least {MIN_CLEAN_COMPARATORS}: use comparators: all_other or another design")
+    last = formation
+    while last + 1 < len(labels) and n_clean[last + 1] >= MIN_CLEAN_COMPARATORS:
+        last += 1
+    upto = np.arange(len(labels)) <= last
+    data.clean = np.column_stack([upto, comp & upto[:, None]])
+    data.last_clean = last
 
 
 # =========================================================================== fitting
@@ -571,6 +655,10 @@ def fit_controlled(params, table, *, method: str | None = None, scale: str | Non
                else "use controlled_method: difference")
         raise ParameterError(f"model {model} is not available for controlled_method {method} "
                              f"(allowed: {', '.join(allowed)}); {fix}")
+    if method == "difference" and params.comparators == "not_yet_treated":
+        raise ParameterError("comparators not_yet_treated: the difference method subtracts one comparator mean "
+                             "from every period; use controlled_method: stacked (each comparator used up to the "
+                             "period before it joined a collaborative) or aligned")
     data, design, treated = prepare(params, table, model, scale=scale, method=method, treated=treated,
                                     matrices=matrices)
     if not fit and method == "stacked":   # the stacked rows, fitted with other specifications (placebo dates)
@@ -631,8 +719,10 @@ def _stacked_inputs(params, model, data: ControlledData, design: Design, treated
     de = data.denominators.T.reshape(-1)
     unit = np.repeat(np.arange(U), T)
     rows = np.tile(design.in_fit, U) & _needed_finite(model, v, nu, de)
+    if data.clean is not None:
+        rows &= data.clean.T.reshape(-1)
     warnings = list(data.warnings)
-    n_missing_t = int((design.in_fit & ~rows[:T]).sum())
+    n_missing_t = int((design.in_fit & ~rows[:T] & (data.clean[:, 0] if data.clean is not None else True)).sum())
     if n_missing_t:
         warnings.append(f"{n_missing_t} fitted period(s) of the treated series are missing and left out")
     binom, counts = needs(model)
@@ -680,6 +770,15 @@ def _stacked_fit(si: StackedInputs, f: est.Fit) -> ControlledFit:
             "n_rows_stacked": int(rows.sum()),
             "n_obs_treated": int(n_units_fit[0]),
             "seasonality": f"{params.seasonality} (shared by all units)"}
+    if data.clean_until is not None:
+        diag["clean_until"] = dict(data.clean_until)
+        diag["not_yet_treated"] = data.clean is not None
+    if data.clean is not None:
+        labels = data.labels
+        diag["last_clean_period"] = labels[data.last_clean]
+        diag["min_clean_comparators"] = MIN_CLEAN_COMPARATORS
+        diag["n_comparators_by_period"] = {lab: int(data.clean[i, 1:].sum()) for i, lab in enumerate(labels)
+                                           if data.clean[i, 0]}
     if model == "prais-winsten":
         diag.pop("hac_lags")
         diag.pop("hac_lag_rule")
@@ -815,14 +914,55 @@ class ControlledResult(ITSResult):
       comparators' change* (:meth:`counterfactual_phrase`).
     """
 
-    def __init__(self, *, no_effect_for: Sequence[str] = (), treated_resid: np.ndarray | None = None, **kw):
+    def __init__(self, *, no_effect_for: Sequence[str] = (), treated_resid: np.ndarray | None = None,
+                 data: ControlledData | None = None, **kw):
         self._no_effect_for = set(no_effect_for)
         self._treated_resid = treated_resid
+        self.data = data
         super().__init__(**kw)
 
+    @property
+    def not_yet_treated(self) -> bool:
+        return self.data is not None and self.data.clean is not None
+
+    @property
+    def last_clean_period(self) -> str | None:
+        """Under not_yet_treated: the last period with enough clean comparators (no effect after it)."""
+        return self.data.labels[self.data.last_clean] if self.not_yet_treated else None
+
+    def comparators_used(self, period: str) -> list[str]:
+        """The comparators whose rows for ``period`` are in the stacked panel: every kept comparator,
+        or under not_yet_treated those clean through it (none after :attr:`last_clean_period`)."""
+        if self.data is None:
+            raise ModelError("comparators_used needs the stacked design's panel")
+        return self.data.used_at(period)
+
     def _effect_records(self, horizons, alpha):
-        recs = super()._effect_records(horizons, alpha)
-        return [r for r in recs if r["interruption"] not in self._no_effect_for]
+        recs = [r for r in super()._effect_records(horizons, alpha) if r["interruption"] not in self._no_effect_for]
+        if not self.not_yet_treated:
+            return recs
+        last = self.last_clean_period
+        late = [r for r in recs if r["period"] > last]
+        if late:
+            labels = self.data.labels
+            j = self.data.last_clean + 1
+            iP = labels.index(format_period(self.interruptions[-1].period))
+            n_clean = int(sum(1 for c in self.data.codes if self.data.clean_until.get(c) is None
+                              or self.data.clean_until[c] >= labels[j]))
+            self._warn(f"effects from {labels[j]} on (horizon {j - iP} and later) are not reported: only {n_clean} "
+                       f"comparator(s) are clean through {labels[j]} (the others had joined collaboratives), and the "
+                       f"stacked design needs at least {MIN_CLEAN_COMPARATORS}; the last period with clean "
+                       f"comparators is {last}")
+        return [r for r in recs if r["period"] <= last]
+
+    def counterfactual(self, interruption: str | None = None, alpha: float | None = None) -> pd.DataFrame:
+        """As :meth:`ITSResult.counterfactual`; under not_yet_treated there is none after
+        :attr:`last_clean_period` (NaN: no clean comparator shows what would have happened)."""
+        cf = super().counterfactual(interruption, alpha)
+        if self.not_yet_treated:
+            late = cf["period"].to_numpy() > self.last_clean_period
+            cf.loc[late, ["counterfactual", "cf_lower", "cf_upper"]] = np.nan
+        return cf
 
     def counterfactual_phrase(self, name: str) -> str:
         """The controlled counterfactual, named in the sentences: the treated series' own
@@ -959,7 +1099,8 @@ def _controlled_result(params, table, treated, specs, model, reason, cf: Control
         robustness_models=(("ols-hac", "prais-winsten") if cf.method == "stacked" and model in est.LINEAR_MODELS
                            else None),
         data_file=str(table.path) if table.path else None, data_sha256=table.sha256,
-        synthetic_data=table.synthetic, refit=refit, no_effect_for=shared, treated_resid=cf.treated_resid)
+        synthetic_data=table.synthetic, refit=refit, no_effect_for=shared, treated_resid=cf.treated_resid,
+        data=cf.data if cf.method == "stacked" else None)
 
 
 # =========================================================================== many specifications
