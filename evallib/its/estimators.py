@@ -21,7 +21,8 @@ Conventions (docs/contracts.md §4), chosen to match the reference software:
   R sandwich 3.0-2 ``NeweyWest(..., adjust=TRUE, prewhite=FALSE)`` to the 6 decimals
   R printed.
   :func:`ols_hac_batch` (one design, many outcome columns, one matrix product per lag)
-  stays for batches: placebo grids, benchmarks.
+  serves the simulations and benchmarks/engine.py; placebo dates (many designs, one outcome)
+  use :func:`fit_designs`.
   ``hac_lags='auto'`` keeps that convention exactly (no prewhitening) and picks the
   lag by the Newey–West rule of thumb ``floor(4 (n/100)^(2/9))``; the lag used is
   reported in ``Fit.hac_lags_used``, so any result can be re-checked in R with

@@ -29,7 +29,8 @@ A specification that cannot be fitted is kept as a row with its ``error`` (the
 first real interruption). The window ends just before the first interruption, a
 single interruption named ``placebo`` (the target's terms) is placed at each date D
 that leaves ``min_pre`` periods before it and ``horizon`` periods after it, and its
-effect at ``horizon`` is estimated with the primary design and model. With no
+effect at ``horizon`` is estimated with the primary design and model (the data prepared once
+and the dates fitted together, see :func:`placebo_dates`). With no
 intervention these estimates show how large an "effect" the method finds by
 chance; the real estimate is marked beside them. At most ``max_placebos`` dates,
 evenly spread. Empty (with a note) when the pre-period is too short, e.g. on
