@@ -163,8 +163,8 @@ def caterpillar_chart(rows, *, label: str, unit: str = "", improvement: str = "n
     optionally ``verdict`` and ``failed_checks``; ``unit`` is the unit of the estimates (``%`` for
     percentage points, ``rel`` for a percentage of the expected value, else the measure's unit).
     ``reference``: ``(value, text)`` drawn as a dashed vertical line (e.g. the national average).
-    ``clip`` (default: 1.6 x the largest |estimate|, and at least every interval's median
-    half-width): intervals beyond it end in an arrow. Rows with no estimate are listed at the
+    ``clip`` (default: wide enough for every estimate and for nine intervals in ten): intervals
+    beyond it end in an arrow. Rows with no estimate are listed at the
     bottom as "no estimate".
     """
     import matplotlib.pyplot as plt
@@ -186,10 +186,11 @@ def caterpillar_chart(rows, *, label: str, unit: str = "", improvement: str = "n
     else:
         fig = ax.figure
     ests = ok["_est"].abs().tolist()
-    halfs = [abs(float(r["upper"]) - float(r["lower"])) / 2 for _, r in ok.iterrows()
-             if not (_isnan(r.get("upper")) or _isnan(r.get("lower")))]
+    bounds = [max(abs(float(r["upper"])), abs(float(r["lower"]))) for _, r in ok.iterrows()
+              if not (_isnan(r.get("upper")) or _isnan(r.get("lower")))]
     if clip is None:
-        clip = max(1.6 * max(ests, default=1.0), 1.2 * float(np.median(halfs)) if halfs else 0.0) or 1.0
+        # every estimate, and the intervals of nine rows in ten, fit; the widest end in an arrow
+        clip = max(1.15 * max(ests, default=1.0), 1.05 * float(np.quantile(bounds, 0.9)) if bounds else 0.0) or 1.0
     fmt_v = (lambda v: f"{v:+.0f}%".replace("-", "\u2212")) if unit == "rel" else (lambda v: _fmt(v, unit))
     present = []
     for y, (_, r) in enumerate(order.iterrows()):

@@ -181,9 +181,10 @@ def show_cohorts(a: NationalAnalysis, res):
 
     cf = res.panel.cohort_frame()
     names = {c: a.memberships.name(c) for c in a.memberships.collaboratives()}
-    t = pd.DataFrame({"Joined": cf["cohort"], "Trusts": cf["n_trusts"],
-                      "Collaboratives": [", ".join(names.get(c, c) for c in cs) for cs in cf["collaboratives"]],
-                      "Measured from": cf["base"]})
+    nb = lambda label: str(label).replace("-", "\u2011")  # noqa: E731  (a month never breaks across lines)
+    t = pd.DataFrame({"Joined": [nb(x) for x in cf["cohort"]], "Trusts": cf["n_trusts"],
+                      "Measured from": [nb(x) for x in cf["base"]],
+                      "Collaboratives": [", ".join(names.get(c, c) for c in cs) for cs in cf["collaboratives"]]})
     md(f"**{len(res.panel.codes)} trusts** over {res.panel.labels[0]} to {res.panel.labels[-1]}: "
        f"{len(cf)} joining cohorts and {res.panel.n_never} trust(s) that never joined. The outcome is "
        f"{res.panel.outcome}.")
@@ -212,9 +213,13 @@ def show_event_time(a: NationalAnalysis, res):
                        f"with {_ci(a)} intervals; months before joining should be near zero")
     unit = a.info.unit
     et = res.event_table()
+    post = et[et["e"] >= 0]
+    thinning = (f" Later months rest on fewer, earlier cohorts ({int(post['n_trusts'].iloc[0])} trusts in month 0, "
+                f"{int(post['n_trusts'].iloc[-1])} in month {int(post['e'].iloc[-1])}), so their intervals widen."
+                if len(post) and post["n_trusts"].iloc[-1] < post["n_trusts"].iloc[0] else "")
     md(f"Each dot is the average effect that many months after joining, across the cohorts observed then; "
        f"bars are {_ci(a)} intervals, the shaded band holds for all months at once. Month −1 is the base "
-       f"(zero by construction). Later months rest on fewer, earlier cohorts, so their intervals widen.")
+       f"(zero by construction).{thinning}")
     def table(rows):
         return pd.DataFrame({"Months since joining": rows["e"], "Effect": [fmt(x, unit, True) for x in rows["estimate"]],
                              _ci(a): [_range(lo, hi, unit) for lo, hi in zip(rows["ci_lower"], rows["ci_upper"])],
