@@ -257,6 +257,11 @@ class Params(_Strict):
     # design's comparators default to not_yet_treated (each comparator used up to the period before it
     # joins any collaborative; evallib/its/comparators.py). The path is relative to the params file.
     memberships: Path | None = None
+    # how much of the page to compute: full (every section) or brief (the national pack's per-collaborative
+    # pages: the primary design, its scorecard without the agreement refits, the event study, per-trust
+    # panels and SPC; no sensitivity set, no leave-one-out). The primary estimate is the same in both.
+    depth: Literal["full", "brief"] = "full"
+    collaborative: str | None = None       # national packs: the collaborative id this analysis evaluates
 
     @model_validator(mode="before")
     @classmethod
@@ -271,10 +276,12 @@ class Params(_Strict):
             if self.memberships is None:
                 raise ValueError("comparators not_yet_treated needs memberships: PATH, the membership table "
                                  "(evallib/data/collaboratives.csv shows the format); or use all_other")
-            if self.resolved_design != "controlled" or self.controlled_method != "aligned":
-                raise ValueError(f"comparators not_yet_treated is available in the aligned design only (design "
-                                 f"{self.design}, controlled_method {self.controlled_method}): use design controlled "
-                                 f"with controlled_method aligned, or comparators all_other")
+            if self.resolved_design not in ("synthetic", "sdid") and (
+                    self.resolved_design != "controlled" or self.controlled_method not in ("aligned", "stacked")):
+                raise ValueError(f"comparators not_yet_treated is available in the aligned, synthetic and sdid designs "
+                                 f"only, and in controlled_method stacked (design {self.design}, controlled_method "
+                                 f"{self.controlled_method}): use design controlled with controlled_method aligned or "
+                                 f"stacked, synthetic or sdid, or comparators all_other")
         return self
 
     @field_validator("id")
@@ -451,14 +458,56 @@ class Params(_Strict):
         return d
 
 
+class NationalOptions(_Strict):
+    """A national pack (evallib/batch/national.py): one analysis per collaborative and measure.
+
+    The collaboratives come from the membership table named by ``defaults.memberships``.
+    """
+
+    measures: list[str] = Field(min_length=1)
+    collaboratives: Union[Literal["all"], list[str]] = "all"
+    exclude: list[str] = Field(default_factory=list)   # collaborative ids left out (say why in a comment)
+    covid: str | None = "2020-03"        # a COVID-19 interruption, added when it falls before formation
+    depth: Literal["full", "brief"] = "brief"
+    event_time: bool = True              # one national event-time analysis per measure
+    event_time_notebook: str = "national_event_time"
+    event_times: tuple[Annotated[Int, Field(ge=-60, le=0)], Annotated[Int, Field(ge=0, le=120)]] = (-12, 24)
+
+    @field_validator("covid", mode="before")
+    @classmethod
+    def _covid_ok(cls, v: Any) -> str | None:
+        return None if v in (None, "", "none") else _period_label(v)
+
+    @field_validator("measures", "exclude")
+    @classmethod
+    def _unique(cls, v: list[str]) -> list[str]:
+        dup = sorted({x for x in v if v.count(x) > 1})
+        if dup:
+            raise ValueError(f"{', '.join(dup)} listed more than once")
+        return v
+
+
 class Pack(_Strict):
-    """A board pack: shared defaults and a list of analyses."""
+    """A board pack: shared defaults and a list of analyses (or a ``national`` section that makes them)."""
 
     title: str
     description: str = ""
     notebook: str = "its_outcome"
     defaults: dict[str, Any] = Field(default_factory=dict)
-    analyses: list[dict[str, Any]] = Field(min_length=1)
+    analyses: list[dict[str, Any]] | None = None
+    national: NationalOptions | None = None
+
+    @model_validator(mode="after")
+    def _something_to_build(self) -> "Pack":
+        if self.national is None and self.analyses is None:
+            raise ValueError("analyses: required key is missing: list the analyses, or add a national: section "
+                             "(measures and the membership table) that makes them")
+        if self.national is None and not self.analyses:
+            raise ValueError("analyses: the pack lists no analysis (analyses should have at least 1 item): add one, "
+                             "or a national: section (measures and the membership table) that makes them")
+        if self.analyses is None:
+            self.analyses = []
+        return self
 
 
 def _loc_to_path(loc: tuple) -> str:
@@ -720,20 +769,29 @@ def deep_merge(base: dict, over: dict) -> dict:
     return out
 
 
-def load_pack(path: str | Path) -> tuple[Pack, list[Params]]:
-    """Load a pack YAML: returns the pack header and one validated Params per analysis."""
+def load_pack(path: str | Path, expand=None) -> tuple[Pack, list[Params]]:
+    """Load a pack YAML: returns the pack header and one validated Params per analysis.
+
+    ``expand(pack, base_dir) -> list[dict]`` makes the analyses of a ``national:`` section (the batch
+    layer passes :func:`evallib.batch.national.expand`); they follow the listed ones. Without it a
+    national section adds nothing (callers that only read the measures).
+    """
     p = Path(path)
     raw = read_yaml(p)
     pack = _validate(Pack, raw, str(p))
     base = p.resolve().parent
     out: list[Params] = []
     seen: set[str] = set()
-    for k, entry in enumerate(pack.analyses):
+    entries = list(pack.analyses)
+    if pack.national is not None and expand is not None:
+        entries += expand(pack, base, str(p))
+    for k, entry in enumerate(entries):
+        where = f"analyses[{k}]" if k < len(pack.analyses) else f"national ({entry.get('id')})"
         if not isinstance(entry, dict):
-            raise ParameterError(f"{p}: analyses[{k}]: expected a mapping, found {type(entry).__name__}")
+            raise ParameterError(f"{p}: {where}: expected a mapping, found {type(entry).__name__}")
         merged = deep_merge(pack.defaults, entry)
         merged.setdefault("notebook", pack.notebook)
-        params = _validate(Params, _resolve_paths(merged, base), str(p), prefix=f"analyses[{k}]")
+        params = _validate(Params, _resolve_paths(merged, base), str(p), prefix=where)
         aid = params.analysis_id
         if not _ID.match(aid):
             raise ParameterError(f"{p}: analyses[{k}].id: value {aid!r}: use letters, digits, _ and - only "

@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Callable
 
 import evallib
-from evallib.batch import executors
-from evallib.batch.cache import MANIFEST_SCHEMA, canonical_json, cached_entry, file_sha256, sha_text, source_sha256
+from evallib.batch import executors, national
+from evallib.batch.cache import (MANIFEST_SCHEMA, canonical_json, cached_entry, file_sha256, read_manifest, sha_text,
+                                 source_sha256)
 from evallib.batch.jobs import Job, make_job
 from evallib.batch.publishing import (PDF_NAME, OutputLock, check_out, clean_stale, copy_tree, link_or_copy,
                                       make_build_dir, prepare_out, publish)
@@ -119,10 +120,12 @@ def build_pack(pack_path: str | Path, out: str | Path | None = None, workers: in
     t_start = time.perf_counter()
     say = progress or (lambda s: None)
     pack_path = Path(pack_path)
-    pack, params_list = load_pack(pack_path)
     out = (Path(out) if out is not None else Path("out") / pack_path.stem).resolve()
+    nat = national.NationalBuild(None if force else read_manifest(out))
+    pack, params_list = load_pack(pack_path, expand=nat.expand)
     base = pack_path.resolve().parent
-    jobs = [make_job(p, base) for p in params_list]
+    jobs = nat.make_jobs(pack, params_list, base) if pack.national is not None else \
+        [make_job(p, base, source_sha=src) for src in [source_sha256()] for p in params_list]
     pack_sha = file_sha256(pack_path)
     reproducible = source_date_epoch() is not None
 
@@ -136,14 +139,14 @@ def build_pack(pack_path: str | Path, out: str | Path | None = None, workers: in
         last_run = {e.get("id"): e.get("run_duration") or 0.0
                     for e in (previous or {}).get("analyses", []) if isinstance(e, dict)}
         with _scratch(out) as build:
-            manifest, n_failed = _build_into(build, out, pack, pack_path, pack_sha, jobs, old, old_entries,
+            manifest, n_failed = _build_into(build, out, pack, pack_path, pack_sha, jobs, old, old_entries, nat,
                                              last_run, force, workers, scheduler, say, reproducible, t_start)
             publish(build, out)
     return BuildResult(out=out, manifest=manifest, exit_code=1 if n_failed else 0,
                        elapsed=time.perf_counter() - t_start)
 
 
-def _build_into(build, out, pack, pack_path, pack_sha, jobs: list[Job], old, old_entries, last_run, force,
+def _build_into(build, out, pack, pack_path, pack_sha, jobs: list[Job], old, old_entries, nat, last_run, force,
                 workers, scheduler, say, reproducible, t_start):
     records: dict[str, dict] = {}
     n = len(jobs)
@@ -180,9 +183,13 @@ def _build_into(build, out, pack, pack_path, pack_sha, jobs: list[Job], old, old
             done += 1
             say(progress_line(done, n, rec))
     analyses = []
+    pack_names = nat.names() if pack.national is not None else {}
     for job in jobs:
         rec = records[job.id]
-        analyses.append({"id": job.id, "title": job.title, "metric": job.metric,
+        extra = {} if job.kind == "analysis" else {"kind": job.kind, "collaborative": job.collaborative,
+                                                    "collaborative_name": pack_names.get(job.collaborative),
+                                                    "formation": job.formation}
+        analyses.append({"id": job.id, "title": job.title, "metric": job.metric, **extra,
                          "status": rec["status"], "cache_hit": rec["cache_hit"],
                          "duration": _timing(rec["duration"], reproducible),
                          "run_duration": _timing(rec.get("run_duration"), reproducible),
@@ -201,6 +208,10 @@ def _build_into(build, out, pack, pack_path, pack_sha, jobs: list[Job], old, old
                 "summary": {"total": n, "ok": n - n_failed, "failed": n_failed,
                             "cached": sum(a["cache_hit"] for a in analyses)},
                 "analyses": analyses}
+    if pack.national is not None:
+        manifest["national"] = {"measures": list(pack.national.measures),
+                                "collaboratives": sorted({j.collaborative for j in jobs if j.collaborative}),
+                                "event_time": bool(pack.national.event_time), "cache": nat.cache}
     index_key = sha_text(canonical_json({"pack": pack.model_dump(mode="json"),
                                          "analyses": [(a["id"], a["key"], a["status"], a["error"])
                                                       for a in analyses],

@@ -91,6 +91,10 @@ class Job:
     synthetic: bool = False
     engine: str = field(default_factory=lambda: DEFAULT_ENGINE)
     source_sha256: str = ""   # evallib's own source files and templates (cache.source_sha256)
+    kind: str = "analysis"    # national packs: "collaborative" or "event_time" (evallib/batch/national.py)
+    collaborative: str | None = None
+    formation: str | None = None
+    data_key: str = ""        # what the cache key hashes for the data: the file, or the slice it reads
 
     @property
     def inputs(self) -> dict:
@@ -100,8 +104,12 @@ class Job:
                 "evallib_source_sha256": self.source_sha256}
 
 
-def make_job(params, base_dir: Path | None = None, notebook: str | None = None) -> Job:
-    """A :class:`Job` from validated :class:`~evallib.config.Params`."""
+def make_job(params, base_dir: Path | None = None, notebook: str | None = None,
+             data_key: str | None = None, kind: str = "analysis", source_sha: str | None = None) -> Job:
+    """A :class:`Job` from validated :class:`~evallib.config.Params`.
+
+    ``data_key``: the hash the cache key uses for the data instead of the whole file's (a national
+    pack's collaborative analyses hash the rows they read: evallib/batch/national.py)."""
     aid = params.analysis_id
     if not PLAIN_NAME.match(aid):
         raise ParameterError(f"id: value {aid!r}: an analysis id names a folder of the pack; use letters, "
@@ -114,16 +122,21 @@ def make_job(params, base_dir: Path | None = None, notebook: str | None = None) 
                              f"for the demo table, or fix the path in the params file)")
     pdict = params.to_yaml_dict()
     pdict["id"] = aid
-    nb_sha, data_sha, src_sha = file_sha256(nb), file_sha256(data), source_sha256()
+    nb_sha, data_sha = file_sha256(nb), file_sha256(data)
+    src_sha = source_sha or source_sha256()   # a pack computes it once for all its jobs
     keyed = dict(pdict)
     if params.memberships is not None and Path(params.memberships).is_file():
         # the membership table is an input too: editing a joining date rebuilds what it affects
         keyed["memberships_sha256"] = file_sha256(Path(params.memberships))
+    formation = None
+    if params.collaborative is not None:
+        formation = next((i.date for i in params.interruptions if i.name == "collaborative"), None)
     return Job(id=aid, title=params.display_title, metric=params.metric,
                notebook=str(nb), params=pdict, data=str(data), notebook_sha256=nb_sha,
                data_sha256=data_sha, params_sha256=sha_text(canonical_json(pdict)),
-               key=cache_key(nb_sha, keyed, data_sha, evallib.__version__, src_sha),
-               synthetic=data_is_synthetic(data), source_sha256=src_sha)
+               key=cache_key(nb_sha, keyed, data_key or data_sha, evallib.__version__, src_sha),
+               synthetic=data_is_synthetic(data), source_sha256=src_sha, kind=kind,
+               collaborative=params.collaborative, formation=formation, data_key=data_key or data_sha)
 
 
 __all__ = ["Job", "make_job", "notebooks_dir", "resolve_notebook", "data_is_synthetic",

@@ -329,7 +329,7 @@ def fit_aligned(params, table, *, model: str | None = None, treated: Series | No
         abs_null = (cf + 0.5)[:, None] * np.expm1(inf.null)
     else:
         abs_null = conv[:, None] * inf.null
-    factor = A.cross_section_factor(J, params.alpha)
+    factor = A.cross_section_factor(J, params.alpha, n_units)
     if scale == "log":
         pre_events = float(np.nansum(y0[fit]))
         if pre_events < NEAR_ZERO_MIN_COUNT:
@@ -452,7 +452,7 @@ class AlignedResult(BaseResult):
     def _interval(self, est_: float, null: np.ndarray, alpha: float,
                   af: AlignedFit | None = None) -> tuple[float, float, float, float, float]:
         af = self.af if af is None else af
-        c = af.factor if alpha == self.alpha else A.cross_section_factor(len(af.codes), alpha)
+        c = af.factor if alpha == self.alpha else A.cross_section_factor(len(af.codes), alpha, af.n_units)
         lo, hi = A.placebo_interval(est_, null, alpha, c)
         v = null[np.isfinite(null)]
         se = float(c * v.std(ddof=1)) if v.size > 1 else float("nan")
@@ -776,7 +776,7 @@ class AlignedResult(BaseResult):
                                                           if np.isfinite(rel) else ""))})
         return {"checks": checks}
 
-    def scorecard(self, with_alternatives: bool = True) -> dict:
+    def scorecard(self, with_alternatives: bool | None = None) -> dict:
         """The credibility scorecard (results.json ``scorecard``): checks (name, value, threshold,
         passed, guards, says), the names of failed guarding checks, and the headline verdict.
 
@@ -787,6 +787,13 @@ class AlignedResult(BaseResult):
         no controlled alternative agrees.
         """
         checks = [dict(c) for c in self._scorecard["checks"]]
+        if with_alternatives is None:
+            with_alternatives = self.params.depth == "full"
+            if not with_alternatives:
+                checks.append({"name": "agreement", "value": None, "threshold": 1, "passed": None,
+                               "guards": False,
+                               "says": "alternative designs not refitted (depth brief, as in a national pack): "
+                                       "build the collaborative's own pack for the comparison"})
         if with_alternatives:
             alt = self.alternatives()
             h = self.headline_horizon
@@ -921,8 +928,11 @@ class AlignedResult(BaseResult):
         }
         if self.af.comparators.balance is not None:
             doc["aligned"]["balance"] = self.af.comparators.balance.to_dict("records")
-        loo = self.leave_one_out()
-        if len(loo) and loo["estimate"].notna().any():
+        loo = self.leave_one_out() if self.params.depth == "full" else pd.DataFrame(columns=["estimate"])
+        if self.params.depth != "full":
+            doc["aligned"]["leave_one_out"] = {"not_run": "depth brief (a national pack's page): build the "
+                                                          "collaborative's own pack for it"}
+        elif len(loo) and loo["estimate"].notna().any():
             k = loo["estimate"].sub(self.effects(horizons=[self.headline_horizon])["absolute"].iloc[0]).abs().idxmax()
             doc["aligned"]["leave_one_out"] = {
                 "horizon": self.headline_horizon, "min": float(loo["estimate"].min()),

@@ -636,6 +636,11 @@ def show_sensitivity(a: Analysis, res=None):
     """
     from evallib.its.sensitivity import sensitivity
 
+    if a.params.depth != "full":
+        md("The sensitivity set (wash-out, date shifts, other estimators and designs, placebo dates) is not "
+           "run on this page (depth brief, as in a national pack): build this collaborative's own pack "
+           "(`evallib new-pack`) for it.")
+        return None
     sens = sensitivity(a.params, a.table, primary=res, max_placebos=MAX_PLACEBOS)
     with technical("Technical appendix: sensitivity analyses"):
         _show_sensitivity(a, sens)

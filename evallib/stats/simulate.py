@@ -137,7 +137,7 @@ def aligned_replicate(kind: str, n_comparators: int, effect: float, seed: int, *
                         pre=fit, rescale=True)
     inf = A.infer(scale, S, X, fit, studentize=True)
     i = p.formation + horizon
-    c = A.cross_section_factor(n_comparators, alpha)
+    c = A.cross_section_factor(n_comparators, alpha, int(tr.sum()))
     b = inf.batch
     if scale == "log":
         d_lo, d_hi = A.placebo_interval(inf.gap0[i], inf.null[i], alpha, c)
