@@ -227,6 +227,29 @@ def test_glm_panel_sandwich_matches_statsmodels_hac_panel(model):
     assert f.dist == "normal"
 
 
+def test_negbin_panel_sandwich_treats_alpha_as_fixed_so_statsmodels_ses_are_up_to_half_a_percent_wider():
+    import statsmodels.api as sm
+
+    rng = np.random.default_rng(11)
+    U, T = 6, 40
+    unit = np.repeat(np.arange(U), T)
+    t = np.tile(np.arange(T), U)
+    X = np.column_stack([np.ones(U * T), t / 10, (unit == 0) * 1.0, (t >= 20) * (unit == 0) * 1.0])
+    y = rng.poisson(np.exp(2 + 0.1 * t / 10 + 0.3 * (unit == 0) + rng.normal(0, 0.2, U * T)))
+    f = C.fit_stacked("negbin", X, unit, y=y, lags=2, columns=list("abcd"))
+    r = sm.NegativeBinomial(y, X, loglike_method="nb2").fit(disp=0, maxiter=500, method="bfgs", cov_type="hac-panel",
+                                                            cov_kwds={"groups": unit, "maxlags": 2,
+                                                                      "use_correction": "hac"})
+    np.testing.assert_allclose(f.params, r.params[:4], rtol=1e-10)
+    assert np.max(np.asarray(r.bse[:4]) / f.se) == pytest.approx(1.0051, abs=2e-4)
+    # this sandwich: alpha fixed, bread (X'WX)^-1 with W = mu/(1 + alpha mu), n/(n-4)
+    alpha = f.extra["alpha"]
+    mu = np.exp(X @ f.params)
+    bread = np.linalg.inv(X.T @ (X * (mu / (1 + alpha * mu))[:, None]))
+    np.testing.assert_allclose(f.cov, C.panel_newey_west(X, (y - mu) / (1 + alpha * mu), unit, 2, bread=bread),
+                               rtol=1e-10)
+
+
 # --------------------------------------------------------------------------- comparators
 def test_incomplete_comparator_is_dropped_and_named_in_a_warning(prop99_csv):
     frame = _prop99_frame()

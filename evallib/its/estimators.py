@@ -472,7 +472,7 @@ def _glm_fit(model, X, y, numerator, denominator) -> Fit:
         res = glm.fit(scale="X2" if quasi else None, maxiter=200, atol=0.0, rtol=1e-12)
     for w in caught:
         warns.append(f"{model}: {str(w.message).splitlines()[0]}")
-    converged = bool(getattr(res, "converged", True))
+    converged = bool(res.converged)
     if not converged:
         warns.insert(0, f"{model}: IRLS did not converge")
     pearson = np.asarray(res.resid_pearson, dtype=float)
