@@ -136,8 +136,11 @@ def test_params_key_resolves_relative_to_params_file_and_defaults_comparators(tm
     assert params_from_dict(base, base_dir=tmp_path).memberships is None
     with pytest.raises(ParameterError, match="comparators not_yet_treated needs memberships: PATH"):
         params_from_dict({**base, "comparators": "not_yet_treated"}, base_dir=tmp_path)
-    with pytest.raises(ParameterError, match="not_yet_treated is available in the aligned design only"):
-        params_from_dict({**base, "memberships": "m.csv", "design": "synthetic"}, base_dir=tmp_path)
+    with pytest.raises(ParameterError, match="not_yet_treated is available in the aligned, synthetic and sdid designs "
+                                             "only"):
+        params_from_dict({**base, "memberships": "m.csv", "design": "single"}, base_dir=tmp_path)
+    assert params_from_dict({**base, "memberships": "m.csv", "design": "synthetic"}, base_dir=tmp_path).comparators == \
+        "not_yet_treated"
 
 
 def test_parse_from_text_names_the_source():

@@ -233,7 +233,9 @@ def test_results_json_has_the_synthetic_block_of_design_section_4():
     doc = json.loads(res.to_json())
     assert doc["design"] == "synthetic" and doc["schema"] == "evallib.results/1"
     assert set(doc["synthetic"]) == {"weights", "pre_rmspe", "post_rmspe", "rmspe_ratio", "placebo_rank",
-                                     "placebo_p"}
+                                     "placebo_p", "comparators"}
+    # additive: the donors (no membership table: no clean periods)
+    assert doc["synthetic"]["comparators"] == {"used": sorted(doc["synthetic"]["weights"]), "dropped": {}}
     assert sum(doc["synthetic"]["weights"].values()) == pytest.approx(1.0)
     e = doc["effects"][1]
     assert e["horizon"] == 12 and set(e["absolute"]) == {"estimate", "se", "ci", "p"}

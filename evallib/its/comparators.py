@@ -90,6 +90,70 @@ def clean_through(codes: Sequence[str], clean: dict[str, str | None], label: str
     return [c for c in codes if clean.get(c) is None or clean[c] >= label]
 
 
+@dataclass
+class CleanWindow:
+    """Under ``not_yet_treated``, where a design with one donor pool (synthetic control, sdid) ends.
+
+    Such a design fits one set of weights, so its donors must be clean through every period it reads.
+    The rule (:func:`clean_window`): the window ends at the last period of the data when at least
+    ``need`` comparators are clean through it; otherwise at the latest reported horizon (of the
+    params' ``horizons``, and the formation period itself) through which at least ``need`` are
+    clean. The donors are the comparators clean through that period, the *last clean period*; no
+    row after it is read, and effects at later horizons are not reported.
+    """
+
+    end: int                              # window index of the last clean period (the last period read)
+    codes: list[str]                      # the donors: eligible and clean through it
+    need: int                             # the minimum donor count of the design
+    counts: dict[int, int]                # window index -> comparators clean through it (periods tried)
+    horizons: list[int]                   # the horizons the end was chosen from
+    clean_until: dict[str, str | None] = field(default_factory=dict)   # every eligible comparator's
+    labels: list[str] = field(default_factory=list)                    # the window before it was cut
+
+    @property
+    def last_clean_period(self) -> str:
+        return self.labels[self.end]
+
+    def message(self, h: int, formation: int, who: str) -> str:
+        """Why the effect at horizon ``h`` (after :attr:`last_clean_period`) is not reported (the aligned
+        design's wording when the horizon was one the end was chosen from)."""
+        i = formation + int(h)
+        tried = sorted(j for j in self.counts if self.end < j <= i)
+        if tried:
+            j = tried[0]
+            lab = self.labels[j]
+            return (f"effects from {lab} on (horizon {j - formation} and later) are not reported: only "
+                    f"{self.counts[j]} comparator(s) are clean through {lab} (the others had joined collaboratives), "
+                    f"and {who} needs at least {self.need}; the last period with clean comparators is "
+                    f"{self.last_clean_period} (the latest horizon with at least {self.need} clean comparators, where "
+                    f"the analysis ends)")
+        return (f"horizon {h} ({self.labels[i]}) is not reported: it is after the last clean period "
+                f"{self.last_clean_period}, where the analysis ends (the latest of the horizons "
+                f"{', '.join(str(x) for x in self.horizons)} with at least {self.need} clean comparators); add "
+                f"{h} to horizons to have it considered")
+
+
+def clean_window(labels: Sequence[str], formation: int, horizons: Sequence[int], clean_at, need: int,
+                 clean: dict[str, str | None] | None = None) -> CleanWindow | None:
+    """The :class:`CleanWindow` of a window ``labels`` whose evaluated interruption is at index
+    ``formation``: ``clean_at(i)`` gives the eligible comparators clean through period ``i`` (judged on
+    the window cut after ``i``), ``need`` the design's minimum. Tries the last period, then each horizon
+    from the latest down to the formation period itself; None when too few are clean even there."""
+    last = len(labels) - 1
+    cands = sorted({last} | {formation + int(h) for h in horizons if formation + int(h) < last} | {formation},
+                   reverse=True)
+    counts: dict[int, int] = {}
+    for i in cands:
+        if i < formation:
+            continue
+        codes = list(clean_at(i))
+        counts[i] = len(codes)
+        if len(codes) >= need:
+            return CleanWindow(end=i, codes=codes, need=need, counts=counts, horizons=sorted(set(int(h) for h in horizons)),
+                               clean_until=dict(clean or {}), labels=list(labels))
+    return None
+
+
 def eligible_comparators(params, table, labels: Sequence[str], pre: np.ndarray, *, need_ratio: bool,
                          need_den: bool, treated: Series, formation: str | None = None) -> Comparators:
     """Apply the eligibility rule (module docstring) and return kept and dropped comparators.

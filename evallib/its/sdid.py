@@ -70,10 +70,10 @@ from evallib.its import design as D
 from evallib import text as W
 from evallib.its.base import BaseResult
 from evallib.its.comparators import _reasons as comparators_reasons
-from evallib.its.comparators import eligible_comparators
+from evallib.its.comparators import CleanWindow, Comparators, clean_through, clean_window, eligible_comparators
 from evallib.its.series import Series, combine_units, unit_panel
 from evallib.its.single import interruption_specs, window  # noqa: F401
-from evallib.periods import format_period
+from evallib.periods import format_period, parse_period
 from evallib.stats import sdid as S
 from evallib.text import created_timestamp, interval_label
 
@@ -105,6 +105,34 @@ class SDIDPanel:
     specs: list
     names: dict[str, str]
     warnings: list[str] = field(default_factory=list)
+    #: with a membership table: each comparator's last clean period (None: never joined)
+    clean_until: dict[str, str | None] | None = None
+    #: under ``not_yet_treated``: where the window ends and why (evallib.its.comparators.CleanWindow)
+    clean: CleanWindow | None = None
+
+    @property
+    def not_yet_treated(self) -> bool:
+        return self.clean is not None
+
+    @property
+    def last_clean_period(self) -> str | None:
+        """The last period every donor is clean through: under ``not_yet_treated`` the end of the window;
+        with a membership table and other comparators, the earliest clean_until of the donors (or the end)."""
+        if self.clean is not None:
+            return self.clean.last_clean_period
+        if self.clean_until is None:
+            return None
+        ends = [v for c, v in self.clean_until.items() if c in set(self.codes) and v is not None]
+        return min([self.labels[-1]] + ends)
+
+    def comparators_block(self) -> dict:
+        """results.json: the donors, the rule and, with a membership table, ``clean_until`` (each
+        eligible comparator's last clean period), ``last_clean_period`` and ``not_yet_treated``."""
+        d = {"used": list(self.codes), "dropped": dict(self.comparators.dropped), "rule": self.comparators.rule}
+        if self.clean_until is not None:
+            d.update({"clean_until": dict(self.clean_until), "last_clean_period": self.last_clean_period,
+                      "not_yet_treated": self.not_yet_treated})
+        return d
 
     @property
     def n_treated(self) -> int:
@@ -138,15 +166,75 @@ def _reasons(dropped: dict[str, str]) -> str:
     return comparators_reasons(dropped).replace("none", "none dropped") if not dropped else comparators_reasons(dropped)
 
 
+def min_donors(params, who: str) -> tuple[int, str]:
+    """The fewest comparators the design needs, and why (for messages)."""
+    n1 = len(params.units)
+    if who.startswith("synthetic per_trust"):
+        return n1 + 1, f"placebo inference needs more comparators than the {n1} treated unit(s)"
+    v = params.sdid.variance
+    if v == "placebo":
+        return n1 + 1, f"sdid.variance placebo needs more comparators than the {n1} treated unit(s)"
+    if v == "jackknife":
+        return 2, "sdid.variance jackknife needs 2"
+    return 1, "the weights need 1"
+
+
+def _clean_window(params, table, who: str):
+    """``not_yet_treated``: the :class:`CleanWindow` and the params cut at its last clean period
+    (module docstring); ModelError naming the counts when too few comparators are clean at formation."""
+    src = table.source
+    win = window(params, table)
+    labels, iP = win.labels, win.formation
+    mask = win.pre & win.in_fit
+    ratio = params.aggregate == "ratio"
+    form = format_period(win.evaluated.period)
+    need, why = min_donors(params, who)
+    seen: dict[int, Comparators] = {}
+
+    def eligible_at(i: int) -> Comparators:
+        if i not in seen:
+            tf = win.treated.frame.iloc[:i + 1].reset_index(drop=True)
+            tr = Series(frame=tf, freq=win.treated.freq, metric=win.treated.metric, units=list(win.treated.units),
+                        scale=win.treated.scale)
+            seen[i] = eligible_comparators(params, table, labels[:i + 1], mask[:i + 1], need_ratio=ratio,
+                                           need_den=False, treated=tr, formation=form)
+        return seen[i]
+
+    def clean_at(i: int) -> list[str]:
+        comp = eligible_at(i)
+        return clean_through(comp.kept, comp.clean_until, labels[i])
+
+    cw = clean_window(labels, iP, params.horizons, clean_at, need)
+    if cw is None:
+        comp = eligible_at(iP)
+        n = len(clean_at(iP))
+        raise ModelError(
+            f"{src}: {who} with comparators not_yet_treated: {n} comparator(s) of {params.metric} are eligible and "
+            f"clean through {labels[iP]}, the formation period ({len(comp.dropped)} dropped: {_reasons(comp.dropped)}"
+            f"); at least {need} are needed ({why}): add comparators, use "
+            f"comparator_types: any, or use comparators: all_other (which also compares with trusts that joined "
+            f"collaboratives later)")
+    comp = eligible_at(cw.end)
+    cw.clean_until = {c: comp.clean_until.get(c) for c in comp.kept}
+    cut = params if cw.end == len(labels) - 1 else params.model_copy(update={"end": labels[cw.end]})
+    return cw, cut
+
+
 def prepare_panel(params, table, who: str = "design sdid") -> SDIDPanel:
     """The SDID panel for ``params`` on ``table`` (see the module docstring).
 
+    Under ``comparators: not_yet_treated`` (a membership table given) the window ends at the last
+    clean period and the donors are the comparators clean through it (module docstring).
+
     Raises ``ModelError`` for fewer than 2 usable pre-periods, a treated unit with a gap in a
-    used period, or no eligible comparator; ``ParameterError`` (from the loaders) for unknown
-    units or windows.
+    used period, no eligible comparator, or (``not_yet_treated``) too few clean ones;
+    ``ParameterError`` (from the loaders) for unknown units or windows.
     """
 
     src = table.source
+    clean_win = None
+    if params.comparators == "not_yet_treated" and getattr(params, "memberships", None) is not None:
+        clean_win, params = _clean_window(params, table, who)
     win = window(params, table)
     treated, specs, periods, labels, keep = win.treated, win.specs, win.periods, win.labels, win.in_fit
     T = len(labels)
@@ -179,12 +267,28 @@ def prepare_panel(params, table, who: str = "design sdid") -> SDIDPanel:
                     f"periods, all {int(mask.sum())} are needed (a balanced panel): fill the gap, exclude the "
                     f"period (exclude:), or drop the unit from units")
     comp = eligible_comparators(params, table, labels, pre & keep, need_ratio=ratio, need_den=False,
-                                treated=treated)
-    warns = list(win.warnings)
+                                treated=treated, formation=format_period(intr.period))
+    warns = list(win.warnings) + list(comp.warnings)
+    if clean_win is not None:
+        last = clean_win.last_clean_period
+        for c in comp.kept:
+            if c not in set(clean_win.codes):
+                joined = format_period(parse_period(comp.clean_until[c], table.freq) + 1)
+                comp.dropped[c] = (f"joined a collaborative after formation, before the last clean period {last} "
+                                   f"(in {joined}): not clean through it")
+        comp.kept = [c for c in comp.kept if c in set(clean_win.codes)]
     if comp.dropped:
         warns.append(f"{len(comp.dropped)} comparator(s) dropped by the eligibility rule ({_reasons(comp.dropped)}); "
                      f"{len(comp.kept)} kept")
     codes = list(comp.kept)
+    clean = None
+    if comp.clean_until is not None:
+        clean = clean_win.clean_until if clean_win is not None else {c: comp.clean_until.get(c) for c in codes}
+        joined = sorted(v for c, v in clean.items() if c in set(codes) and v is not None and v < labels[-1])
+        if clean_win is None and joined and not isinstance(params.comparators, list):
+            warns.append(f"{len(joined)} of the {len(codes)} comparators joined a collaborative during the window (the "
+                         f"first is clean through {joined[0]}); comparators: {params.comparators} uses them throughout, "
+                         f"which pulls the effect towards zero: use comparators: not_yet_treated")
     if not codes:
         raise ModelError(f"{src}: {who}: 0 eligible comparators for {params.metric} ({len(comp.dropped)} dropped: "
                          f"{_reasons(comp.dropped)}); at least 1 is needed (more for the variance): add comparators "
@@ -209,7 +313,8 @@ def prepare_panel(params, table, who: str = "design sdid") -> SDIDPanel:
     names = table.org_names() if hasattr(table, "org_names") else {}
     return SDIDPanel(labels=labels, keep=keep, formation=iP, units=units, codes=codes, Yt=Yt, Yc=Yc,
                      Yt_fit=Yt_fit, observed=observed, factor=factor, combine=how, shares=shares,
-                     comparators=comp, specs=specs, names=dict(names), warnings=warns)
+                     comparators=comp, specs=specs, names=dict(names), warnings=warns, clean_until=clean,
+                     clean=clean_win)
 
 
 def _check_variance(method: str, n1: int, n_co: int, comp, src: str, metric: str) -> None:
@@ -251,6 +356,21 @@ def _term(est: float, se: float, alpha: float) -> dict:
 
 class _PanelResult(BaseResult):
     """What the SDID and per-trust results share: the kept post-period index of a window row."""
+
+    _who = "design sdid"
+
+    def _kept_index(self, h: int) -> int | None:
+        """Window index of horizon ``h``, or None with a warning: after the last period of the data, after
+        the last clean period (``not_yet_treated``), or excluded / in a transition."""
+        p = self.panel
+        labels = p.clean.labels if p.clean is not None else p.labels
+        i = self._horizon_index(h, p.formation, labels)
+        if i is None:
+            return None
+        if i >= len(p.labels):
+            self._warn(p.clean.message(h, p.formation, self._who))
+            return None
+        return i
 
     def _post_index(self, i: int) -> int | None:
         j = self.panel.post_index(i)
@@ -369,7 +489,7 @@ class SDIDResult(_PanelResult):
         cf_all = self.counterfactual_series
         recs = []
         for h in horizons:
-            i = self._horizon_index(h, iP, p.labels)
+            i = self._kept_index(h)
             j = None if i is None else self._post_index(i)
             if j is None:
                 continue
@@ -526,6 +646,8 @@ class SDIDResult(_PanelResult):
                        "combine": self.panel.combine},
             "seed": self.var.seed,
             "intercept": float(self.panel.factor * self.fit.offset),
+            # additive: the donors, and with a membership table their clean periods
+            "comparators": self.panel.comparators_block(),
         }
 
     def to_dict(self) -> dict:
@@ -597,12 +719,21 @@ def _table(params, table):
 
 
 def params_key(params, drop: Sequence[str] = ()) -> str:
-    """The canonical JSON of ``params`` (sorted keys), without the keys ``drop``: the memo key of a fit."""
+    """The canonical JSON of ``params`` (sorted keys), without the keys ``drop``, and the membership table's
+    size and time: the memo key of a fit."""
     import json
+
+    import os
 
     d = params.to_yaml_dict()
     for k in drop:
         d.pop(k, None)
+    if getattr(params, "memberships", None) is not None:     # an edited membership table is a new fit
+        try:
+            st = os.stat(params.memberships)
+            d["memberships_stat"] = [st.st_size, st.st_mtime_ns]
+        except OSError:
+            pass
     return json.dumps(d, sort_keys=True, default=str)
 
 
@@ -691,6 +822,7 @@ class PerTrustResult(_PanelResult):
         self.data_sha256 = table.sha256
         self._effect_records(self.horizons, self.alpha)
 
+    _who = "synthetic per_trust"
     evaluated = SDIDResult.evaluated
     n_obs = SDIDResult.n_obs
     n_comparators = SDIDResult.n_comparators
@@ -729,7 +861,7 @@ class PerTrustResult(_PanelResult):
         cum = np.cumsum(pu.effects)
         recs = []
         for h in horizons:
-            i = self._horizon_index(h, iP, p.labels)
+            i = self._kept_index(h)
             j = None if i is None else self._post_index(i)
             if j is None:
                 continue
@@ -819,7 +951,7 @@ class PerTrustResult(_PanelResult):
                           "estimate": {"estimate": pu.estimate, "se": pu.se,
                                        "ci": [pu.estimate - z * pu.se, pu.estimate + z * pu.se], "p": pu.p},
                           "inference": "placebo", "replications": pu.replications, "seed": pu.seed,
-                          "trusts": trusts},
+                          "trusts": trusts, "comparators": p.comparators_block()},
             "effects": self.effect_dicts(),
             "diagnostics": self.diagnostics(),
             "warnings": list(self.warnings),

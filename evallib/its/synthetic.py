@@ -87,6 +87,8 @@ import pandas as pd
 from evallib.data.checks import check_informative
 from evallib.exceptions import DataError, ModelError, ParameterError
 from evallib.its.base import BaseResult
+from evallib.its.comparators import _reasons as comparators_reasons
+from evallib.its.comparators import CleanWindow, clean_through, clean_until, clean_window
 from evallib.its.sdid import MEMO_SIZE, analyse_per_trust, params_key
 from evallib.periods import format_period, parse_period
 
@@ -256,6 +258,34 @@ class Panel:
     synthetic_data: bool = False
     sha256: str | None = None
     series_warnings: list[str] = field(default_factory=list)
+    #: with a membership table: each donor's last clean period (None: never joined a collaborative)
+    clean_until: dict[str, str | None] | None = None
+    #: under ``not_yet_treated``: where the window ends and why (evallib.its.comparators.CleanWindow)
+    clean: CleanWindow | None = None
+
+    @property
+    def not_yet_treated(self) -> bool:
+        return self.clean is not None
+
+    @property
+    def last_clean_period(self) -> str | None:
+        """The last period every donor is clean through: under ``not_yet_treated`` the end of the window;
+        with a membership table and other comparators, the earliest clean_until of the donors (or the end)."""
+        if self.clean is not None:
+            return self.clean.last_clean_period
+        if self.clean_until is None:
+            return None
+        ends = [v for c, v in self.clean_until.items() if c in set(self.donor_codes) and v is not None]
+        return min([self.labels[-1]] + ends)
+
+    def comparators_block(self) -> dict:
+        """results.json: the donors, those dropped and, with a membership table, ``clean_until``,
+        ``last_clean_period`` and ``not_yet_treated``."""
+        d = {"used": list(self.donor_codes), "dropped": dict(self.dropped)}
+        if self.clean_until is not None:
+            d.update({"clean_until": dict(self.clean_until), "last_clean_period": self.last_clean_period,
+                      "not_yet_treated": self.not_yet_treated})
+        return d
 
     @property
     def labels(self) -> list[str]:
@@ -341,7 +371,7 @@ def build_panel(params, table=None, *, units: Sequence[str] | None = None,
 
     excluded = excluded_mask(grid_p, params.exclude)
     wide = _unit_values(f).reindex(grid)
-    if comparators == "all_other":
+    if comparators in ("all_other", "not_yet_treated"):
         never = set(units) | set(params.units)
         pool = sorted(c for c in have if c not in never)
     else:
@@ -351,6 +381,18 @@ def build_panel(params, table=None, *, units: Sequence[str] | None = None,
             raise DataError(f"{source}: comparator(s) {absent} have no rows for metric {params.metric!r}; "
                             f"remove them from params.comparators or use all_other")
     dropped: dict[str, str] = {}
+    clean, cw = None, None
+    if getattr(params, "memberships", None) is not None:
+        from evallib.data.memberships import load_memberships
+
+        ms = load_memberships(params.memberships).validate_against(tt)
+        clean = clean_until(pool, ms, freq)
+        if comparators == "not_yet_treated" and format_period(fit_date) in grid:
+            cw, pool = _clean_donors(params, source, grid, fit_date, excluded, wide, pool, clean, ms, dropped)
+            end = cw.end + 1
+            grid_p, grid, excluded, wide = grid_p[:end], grid[:end], excluded[:end], wide.iloc[:end]
+            combined = combine_units(tt, params.metric, units, params.aggregate, start=grid[0], end=grid[-1])
+            treated = treated[:end]
     keep: list[str] = []
     rows = ~excluded
     for c in pool:
@@ -367,7 +409,52 @@ def build_panel(params, table=None, *, units: Sequence[str] | None = None,
                  treated_codes=units, dropped=dropped, names=names, excluded=excluded,
                  fit_date=fit_date, fit_rule=rule, source=source,
                  synthetic_data=bool(getattr(tt, "synthetic", False)),
-                 sha256=getattr(tt, "sha256", None), series_warnings=list(combined.warnings))
+                 sha256=getattr(tt, "sha256", None), series_warnings=list(combined.warnings),
+                 clean_until=None if clean is None else (dict(cw.clean_until) if cw is not None else
+                                                         {c: clean.get(c) for c in keep}),
+                 clean=cw)
+
+
+def _clean_donors(params, source, grid, fit_date, excluded, wide, pool, clean, ms, dropped):
+    """``not_yet_treated`` for the synthetic control: the :class:`CleanWindow` (the donors clean through
+    the last clean period, with complete series up to it) and the donors; fills ``dropped``."""
+    form = format_period(fit_date)
+    for c in pool:
+        if clean[c] is not None and clean[c] < form:
+            dropped[c] = (f"joined a collaborative before formation ({form}): {ms.collaborative_of(c)}, "
+                          f"{format_period(ms.join_date(c))}")
+    cand = [c for c in pool if c not in dropped]
+    iP = grid.index(form)
+    vals = {c: (wide[c].to_numpy(dtype=float) if c in wide.columns else np.full(len(grid), np.nan)) for c in cand}
+
+    def complete(c, i):
+        return bool(np.isfinite(vals[c][:i + 1][~excluded[:i + 1]]).all())
+
+    def clean_at(i):
+        return [c for c in clean_through(cand, clean, grid[i]) if complete(c, i)]
+
+    need = MIN_DONORS
+    cw = clean_window(grid, iP, params.horizons, clean_at, need)
+    if cw is None:
+        n = len(clean_at(iP))
+        raise ModelError(
+            f"{source}: design synthetic with comparators not_yet_treated: {n} comparator(s) of {params.metric} have a "
+            f"complete series and are clean through {form}, the formation period ({len(dropped)} had joined a "
+            f"collaborative before it); at least {need} are needed (the synthetic control needs {need} donors): add "
+            f"comparators, or use comparators: all_other (which also compares with trusts that joined collaboratives "
+            f"later)")
+    last = cw.last_clean_period
+    for c in cand:
+        if c in set(cw.codes):
+            continue
+        if clean_through([c], clean, last):
+            dropped[c] = f"missing period(s) in {grid[0]}..{last}"
+        else:
+            joined = format_period(parse_period(clean[c], fit_date.freqstr[0]) + 1)
+            dropped[c] = (f"joined a collaborative after formation, before the last clean period {last} (in {joined}): "
+                          f"not clean through it")
+    cw.clean_until = {c: clean.get(c) for c in cand}
+    return cw, list(cw.codes)
 
 
 def _check_panel(panel: Panel, metric: str) -> None:
@@ -700,8 +787,12 @@ class SyntheticResult(BaseResult):
             cum_plc = np.cumsum(np.where(np.isfinite(P[i0:]), P[i0:], 0.0), axis=0)
             g0 = self.gap[i0:]
             cum_gap = np.cumsum(np.where(np.isfinite(g0), g0, 0.0))
+        cw = self.panel.clean
         for h in horizons:
             per = self.panel.fit_date + int(h)
+            if i0 is not None and per not in pos and cw is not None and format_period(per) in cw.labels:
+                self._warn(cw.message(int(h), cw.labels.index(format_period(self.panel.fit_date)), "design synthetic"))
+                continue
             if i0 is None or per not in pos:
                 msg = f"horizon {h} ({format_period(per)}) is past the end of the data; not reported"
                 if msg not in self.warnings:
@@ -852,7 +943,9 @@ class SyntheticResult(BaseResult):
                 "weights": {c: float(w) for c, w in zip(self.panel.donor_codes, self.w)},
                 "pre_rmspe": self.pre_rmspe, "post_rmspe": self.post_rmspe,
                 "rmspe_ratio": self.rmspe_ratio, "placebo_rank": self.placebo_rank,
-                "placebo_p": self.placebo_p},
+                "placebo_p": self.placebo_p,
+                # additive: the donors, and with a membership table their clean periods
+                "comparators": self.panel.comparators_block()},
             "effects": effects,
             "diagnostics": self.diagnostics(),
             "warnings": list(self.warnings),
@@ -963,7 +1056,8 @@ def _fit_synthetic(params, table, scale, fit_before, predictors, predictor_weigh
         pd.DataFrame(columns=["date", "n_pre", "pre_rmspe", "post_rmspe", "rmspe_ratio", "mean_gap"])
     if panel.dropped:
         codes = sorted(panel.dropped)
-        warnings.append(f"{len(codes)} comparator(s) dropped from the donor pool for missing periods: "
+        why = "for missing periods" if panel.clean is None else f"({comparators_reasons(panel.dropped)})"
+        warnings.append(f"{len(codes)} comparator(s) dropped from the donor pool {why}: "
                         f"{', '.join(codes[:10])}{' ...' if len(codes) > 10 else ''}")
     n_pre = int(panel.fit_mask.sum())
     if n_pre < SHORT_PRE:
