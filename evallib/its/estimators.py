@@ -588,7 +588,8 @@ def fit_designs(model: str, Xs, ys=None, *, numerators=None, denominators=None, 
     nums = [col(numerators, d) for d in range(m)]
     dens = [col(denominators, d) for d in range(m)]
     out: list = [None] * m
-    if model not in BATCHED_MODELS or (model == "ols-hac" and hac_lags == "prewhite"):
+    if model not in BATCHED_MODELS or (model == "ols-hac" and (hac_lags == "prewhite" or
+                                                               (hac_lags == "auto" and AUTO_PREWHITEN))):
         for d in range(m):
             try:
                 out[d] = fit(model, Xs[d], ys_[d], numerator=nums[d], denominator=dens[d], hac_lags=hac_lags,

@@ -317,7 +317,9 @@ def analyse_single_batch(params_list, table) -> list:
                          numerators=[dis[j].fit_data["numerator"] for j in idx] if si.numerator is not None else None,
                          denominators=[dis[j].fit_data["denominator"] for j in idx]
                          if si.denominator is not None else None,
-                         hac_lags=p0.hac_lags, arima_order=tuple(p0.arima_order), columns=None) if idx else []
+                         hac_lags=p0.hac_lags, arima_order=tuple(p0.arima_order),
+                         columns=dis[idx[0]].columns if len({tuple(dis[j].columns) for j in idx}) == 1 else None
+                         ) if idx else []
     for j, f in zip(idx, fits):
         if isinstance(f, EvalError):
             out[j] = f
