@@ -301,7 +301,8 @@ def test_national_index_has_one_row_per_analysis_sorted_links_and_every_measures
     # sortable offline: inline script, nothing fetched
     assert 'aria-sort="ascending"' in html and "addEventListener(\"click\"" in html
     assert not re.search(r"<(script|link|img)[^>]+(src|href)=\"https?:", html)
-    assert "@media print" in html and "SYNTHETIC DATA" in html
+    assert "@page { size: A4 portrait;" in html and "SYNTHETIC DATA" in html
+    assert html.index("max-height: 225mm") > html.index("@page")    # one measure a page, chart fitted to A4
     rows_, events = national_rows(tmp_path, manifest)
     assert set(events) == {"rtt_waiting_list", "cancer_62d_pct"}
     # the charts' scale: % of expected for counts, percentage points for percentages
@@ -381,3 +382,34 @@ def test_national_demo_average_by_event_time_recovers_the_planted_average(tmp_pa
         if r.failed_checks():
             assert r.headline_verdict() == "unclear"
     assert cells == 11 * 25 and covered / cells >= 0.9
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_clicking_headers_sorts_the_table_in_chromium(tmp_path):
+    """Headless Chromium runs the page's own script: effect, then measure, gives each measure's
+    collaboratives in effect order (the sort is stable), failed analyses last."""
+    import shutil
+    import subprocess
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("headless Chromium is not installed (apt-get install chromium)")
+    from evallib.report.national import write_national_index
+
+    html = write_national_index(tmp_path, fake_build(tmp_path)).read_text()
+    clicks = ('<script>var b = document.querySelectorAll("#national-table th .sort"); b[3].click(); b[1].click();'
+              '</script></body>')
+    (tmp_path / "clicked.html").write_text(html.replace("</body>", clicks))
+    dom = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path / 'p'}",
+                          "--dump-dom", str(tmp_path / "clicked.html")], capture_output=True, text=True,
+                         timeout=120).stdout
+    body = dom[dom.index("<tbody>"):dom.index("</tbody>")]
+    cells = [re.findall(r'<td[^>]*data-sort="([^"]*)"', r) for r in re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S)]
+    measures = [c[1] for c in cells]
+    assert measures == sorted(measures, key=str.lower) and len(cells) == 12
+    for m in set(measures):
+        effects = [c[3] for c in cells if c[1] == m]
+        numbers = [float(e) for e in effects if e]
+        assert numbers == sorted(numbers) and effects[len(numbers):] == [""] * (len(effects) - len(numbers))
+    assert 'aria-sort="ascending"' in dom[dom.index("<thead>"):dom.index("</thead>")]
