@@ -40,7 +40,6 @@ import math
 import os
 import time
 from dataclasses import dataclass, field
-from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -221,7 +220,8 @@ def show_event_time(a: NationalAnalysis, res):
        f"bars are {_ci(a)} intervals, the shaded band holds for all months at once. Month −1 is the base "
        f"(zero by construction).{thinning}")
     def table(rows):
-        return pd.DataFrame({"Months since joining": rows["e"], "Effect": [fmt(x, unit, True) for x in rows["estimate"]],
+        return pd.DataFrame({"Months since joining": rows["e"],
+                             "Effect": [fmt(x, unit, True) for x in rows["estimate"]],
                              _ci(a): [_range(lo, hi, unit) for lo, hi in zip(rows["ci_lower"], rows["ci_upper"])],
                              "Cohorts": rows["n_cohorts"], "Trusts": rows["n_trusts"]})
 
