@@ -78,7 +78,8 @@ def test_horizons_past_the_last_clean_period_are_not_reported_and_the_warning_na
             "2022-07 (the others had joined collaboratives), and the stacked design needs at least 3; the last period "
             "with clean comparators is 2022-06") in nyt.warnings
     assert any(w.startswith("36 of the 36 comparators joined a collaborative after formation (the first is clean "
-                            "through 2020-11); comparators: all_other uses them throughout") for w in all_other.warnings)
+                            "through 2020-11); comparators: all_other uses them throughout")
+               for w in all_other.warnings)
     cf = nyt.counterfactual().set_index("period")
     assert np.isfinite(cf.loc["2022-06", "counterfactual"]) and np.isnan(cf.loc["2022-07", "counterfactual"])
     d = nyt.to_dict()["diagnostics"]
@@ -99,8 +100,8 @@ def test_not_yet_treated_changes_the_estimates_after_formation_not_the_pre_perio
 
 
 def test_a_comparator_that_joined_before_formation_is_dropped_and_named(demo_dir, table, tmp_path):
-    text = (demo_dir / "collaboratives.csv").read_text().replace("demo_c01,Demo Collaborative 01 (SYNTHETIC),ZZ001,2020-12",
-                                                                 "demo_c01,Demo Collaborative 01 (SYNTHETIC),ZZ001,2019-06")
+    row = "demo_c01,Demo Collaborative 01 (SYNTHETIC),ZZ001,"
+    text = (demo_dir / "collaboratives.csv").read_text().replace(row + "2020-12", row + "2019-06")
     assert "ZZ001,2019-06" in text
     path = tmp_path / "collab.csv"
     path.write_text(text)
@@ -125,7 +126,8 @@ def test_too_few_clean_comparators_at_formation_is_a_model_error(demo_dir, table
     path.write_text("\n".join(out) + "\n")
     p = _params(demo_dir, comparators="not_yet_treated", memberships=str(path))
     with pytest.raises(ModelError, match=r"^comparators not_yet_treated: only 2 comparator\(s\) of rtt_waiting_list "
-                                         r"are clean at collaborative \(2020-09\); the stacked design needs at least 3"):
+                                         r"are clean at collaborative \(2020-09\); the stacked design needs at "
+                                         r"least 3"):
         evallib.analyse(p, data=table)
 
 

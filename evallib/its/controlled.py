@@ -299,8 +299,8 @@ def fit_stacked(model: str, X: np.ndarray, unit: np.ndarray, *, y=None, numerato
     and binomial standard errors agree to 4e-15 relative, so the meat is statsmodels'
     (:func:`panel_newey_west`) and only the bread, the inverse Fisher information of the
     coefficients, is formed here. **negbin differs**: statsmodels' standard errors are up to 0.51%
-    wider on that case (largest SE ratio 1.0051): statsmodels' ``NegativeBinomial`` puts the dispersion alpha into the sandwich as a fifth
-    parameter (its bread is the inverse Hessian of (beta, alpha) and its factor n/(n-5)), while this
+    wider on that case (largest SE ratio 1.0051): statsmodels' ``NegativeBinomial`` puts the
+    dispersion alpha into the sandwich as a fifth parameter (its bread is the inverse Hessian of (beta, alpha) and its factor n/(n-5)), while this
     sandwich treats alpha as fixed at its estimate, as the GLM analogue of itsa's
     ``glm, vce(hac nwest L)`` does: bread ``(X'WX)^-1`` with ``W = mu/(1 + alpha mu)``, scores
     ``x (y - mu)/(1 + alpha mu)``, factor n/(n-4).

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from evallib.config import Params, as_params
-from evallib.exceptions import ModelError, ParameterError
+from evallib.exceptions import EvalError, ParameterError
 from evallib.its import design as D
 from evallib.its import estimators as E
 from evallib.its.results import ITSResult, PredictionRows
@@ -296,8 +296,6 @@ def analyse_single_batch(params_list, table) -> list:
     back to one fit per design, see there). Returns, per specification, its :class:`ITSResult` or
     the :class:`~evallib.exceptions.EvalError` :func:`analyse_single` would have raised. The
     results carry no joint slope-change test for GLMs (that would be a refit per date)."""
-    from evallib.exceptions import EvalError
-
     params_list = [as_params(p) for p in params_list]
     try:
         si = series_inputs(params_list[0], table)
