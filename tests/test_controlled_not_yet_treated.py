@@ -144,3 +144,10 @@ def test_without_a_membership_table_every_row_is_used(demo_dir, table):
     assert not res.not_yet_treated and res.last_clean_period is None
     assert len(res.comparators_used("2024-01")) == 36
     assert "clean_until" not in res.diagnostics()
+
+
+def test_matched_comparators_are_refused_by_the_stacked_design_with_the_choices(demo_dir, table):
+    with pytest.raises(ParameterError, match=r"^comparators matched \(the nearest matches on the pre-formation "
+                                             r"series\) is the aligned design's; controlled_method stacked takes "
+                                             r"all_other, not_yet_treated or a list of codes$"):
+        evallib.analyse(_params(demo_dir, comparators="matched", memberships=None), data=table)

@@ -199,6 +199,10 @@ def comparator_codes(params, table) -> list[str]:
     if comps == "none" or comps is None:
         raise ParameterError(f"design controlled needs comparators (all_other or a list of codes) for "
                              f"{params.metric}; comparators is none")
+    if comps == "matched":
+        raise ParameterError(f"comparators matched (the nearest matches on the pre-formation series) is the aligned "
+                             f"design's; controlled_method {params.controlled_method} takes all_other, "
+                             f"not_yet_treated or a list of codes")
     units = set(params.units)
     if comps in ("all_other", "not_yet_treated"):
         out = sorted(have - units)
@@ -501,8 +505,9 @@ def prepare(params, table, model: str, *, scale: str = "auto", method: str = "st
     elif clean_until_ is not None:
         joined = sorted(v for c, v in data.clean_until.items() if v is not None and v < labels[-1])
         if joined:
+            named = params.comparators if isinstance(params.comparators, str) else "a list"
             warnings.append(f"{len(joined)} of the {len(kept)} comparators joined a collaborative after formation "
-                            f"(the first is clean through {joined[0]}); comparators: {params.comparators} uses them "
+                            f"(the first is clean through {joined[0]}); comparators: {named} uses them "
                             f"throughout, which pulls the effect towards zero: use comparators: not_yet_treated")
     return data, design, treated
 
