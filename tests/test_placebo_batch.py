@@ -95,9 +95,21 @@ def test_batched_placebo_dates_equal_one_analyse_per_date(demo_csv, demo_table, 
     assert max_rel_diff(new, old) < 1e-8
 
 
-def test_arima_falls_back_to_one_fit_per_date_with_the_same_numbers(demo_csv, demo_table):
-    new, old = both_paths(demo_csv, demo_table, max_placebos=3, metric="agency_spend_gbp_k", design="single",
-                          comparators="none", model="arima")
+FALLBACKS = {
+    "single arima": dict(metric="agency_spend_gbp_k", design="single", comparators="none", model="arima"),
+    "single negbin": dict(metric="rtt_waiting_list", design="single", comparators="none", model="negbin"),
+    "single ols-hac prewhite": dict(metric="agency_spend_gbp_k", design="single", comparators="none",
+                                    model="ols-hac", hac_lags="prewhite"),
+    "stacked driscoll-kraay": dict(metric="agency_spend_gbp_k", design="controlled", comparators="all_other",
+                                   controlled_method="stacked", model="ols-hac", controlled_cov="driscoll-kraay"),
+}
+
+
+@pytest.mark.parametrize("case", list(FALLBACKS))
+def test_models_without_a_batched_form_fall_back_to_one_fit_per_date_with_the_same_numbers(demo_csv, demo_table,
+                                                                                             case):
+    new, old = both_paths(demo_csv, demo_table, max_placebos=3, **FALLBACKS[case])
+    assert list(new["error"]) == [""] * 3
     assert max_rel_diff(new, old) < 1e-8
 
 
