@@ -719,6 +719,7 @@ class StackedInputs:
     lags: int
     exposure: bool
     warnings: list[str]
+    n_periods: int = 0             # fitted periods of one unit (the auto lag rule's T)
 
     @property
     def Xf(self) -> np.ndarray:
@@ -738,18 +739,19 @@ def _stacked_inputs(params, model, data: ControlledData, design: Design, treated
     if data.clean is not None:
         rows &= data.clean.T.reshape(-1)
     warnings = list(data.warnings)
-    n_missing_t = int((design.in_fit & ~rows[:T] & (data.clean[:, 0] if data.clean is not None else True)).sum())
+    in_fit = design.in_fit & (data.clean[:, 0] if data.clean is not None else True)   # periods of one unit
+    n_missing_t = int((in_fit & ~rows[:T]).sum())
     if n_missing_t:
         warnings.append(f"{n_missing_t} fitted period(s) of the treated series are missing and left out")
     binom, counts = needs(model)
-    lags = _lags(params, int(design.in_fit.sum()))
+    lags = _lags(params, int(in_fit.sum()))
     exposure = counts and np.isfinite(de[rows]).all()
     return StackedInputs(params=params, model=model, data=data, design=design, treated=treated, shared=list(shared),
                          cov=cov, cols=list(Xs.columns), Xs=Xs, rows=rows, unit=unit[rows],
                          time=np.tile(np.arange(T), U)[rows], y=None if binom else v[rows],
                          numerator=nu[rows] if binom else None,
                          denominator=de[rows] if (binom or exposure) else None, lags=lags,
-                         exposure=bool(exposure), warnings=warnings)
+                         exposure=bool(exposure), warnings=warnings, n_periods=int(in_fit.sum()))
 
 
 def _fit_stacked_design(params, model, data: ControlledData, design: Design, treated, *,
@@ -779,7 +781,7 @@ def _stacked_fit(si: StackedInputs, f: est.Fit) -> ControlledFit:
             "comparator_scale": {"method": "pre_mean" if np.any(data.scale[1:] != 1) else "none",
                                  "factors": dict(zip(data.codes, map(float, data.scale[1:])))},
             "cov_type": f.extra.get("cov_type"), "hac_lags": lags,
-            "hac_lag_rule": (f"auto for panels: floor(4*(T/100)^(2/9)) with T = {int(design.in_fit.sum())} fitted "
+            "hac_lag_rule": (f"auto for panels: floor(4*(T/100)^(2/9)) with T = {si.n_periods} fitted "
                              f"periods of one unit (Newey-West 1994 rule of thumb; Bartlett, no prewhitening)"
                              if params.hac_lags == "auto"
                              else "given in the params (Bartlett kernel, no prewhitening)"),
