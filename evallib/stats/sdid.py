@@ -418,11 +418,14 @@ def _fw_run(pr: _Problems, x0: np.ndarray, md2: float, max_iter: int):
     not more than ``md2`` (``synthdid`` goes on while ``vals[t-1] - vals[t] >
     min.decrease^2``), or after ``max_iter`` iterations. Returns ``(x, iterations)``.
 
-    Cost: O(n) per problem and iteration. ``x`` and ``g`` are kept as ``c * v`` with a
-    scalar ``c`` per problem, so the convex update ``(1-s) v + s u`` is a scaling of
-    ``c`` plus one scaled row added to ``v``; ``g`` follows ``g <- (1-s) g + s (G_i - h)
-    + s eta e_i``; the scalars ``x'x``, ``x'Gx`` and ``h'x`` follow their exact
-    recurrences and are recomputed from ``x`` and ``g`` every 64 iterations.
+    Cost: O(n) per problem and iteration. ``x`` and ``g`` are kept as ``c * v`` with one
+    scalar ``c`` per problem (both scale by ``1 - s`` at every step), so the convex update
+    ``(1-s) v + s u`` is a scaling of ``c`` plus one scaled row added to ``v``; ``g`` follows
+    ``g <- (1-s) g + s (G_i - h) + s eta e_i``; the scalars ``x'x``, ``x'Gx`` and ``h'x``
+    follow their exact recurrences and are recomputed from ``x`` and ``g`` every 64
+    iterations. Each iteration is a fixed number of whole-batch numpy operations; the
+    per-problem entries (``G_ii``, ``h_i``, the row ``G_i - h``, ``x_i``, ``g_i``) are read
+    through flat indices, one ``take`` each.
     """
     P, n = x0.shape
     out = np.array(x0, dtype=float, copy=True)
@@ -431,75 +434,80 @@ def _fw_run(pr: _Problems, x0: np.ndarray, md2: float, max_iter: int):
         return out, iters
     if P == 1:
         return _fw_run_one(pr, x0, md2, max_iter)
-    Gm, Gd, H = pr.Gm, pr.Gd, pr.h
-    eta, m = pr.eta.astype(float), pr.m.astype(float)
+    Gm, H = pr.Gm, pr.h
+    Gm_rows = Gm.reshape(P * n, n)              # row p*n + i is problem p's G_i - h
+    Gd_flat, H_flat = pr.Gd.reshape(-1), H.reshape(-1)
+    eta = pr.eta.astype(float)
+    md2m = md2 * pr.m.astype(float)             # the stopping threshold, per problem
     xt = out.copy()
     gt = np.einsum("pi,pij->pj", xt, Gm) + eta[:, None] * xt
-    cx, cg = np.ones(P), np.ones(P)
+    c = np.ones(P)
     act = np.arange(P)
+    offs = act * n                              # flat offset of each active problem in Gm_rows, Gd, h
+    local = np.arange(P) * n                    # flat offset of each row of xt, gt
 
     def scalars():
-        x = cx[:, None] * xt
+        x = c[:, None] * xt
         h = H[act]
-        Gx = np.where(x == 0, 0.0, cg[:, None] * gt - eta[:, None] * x + h)   # BIG in padding
+        Gx = np.where(x == 0, 0.0, c[:, None] * gt - eta[:, None] * x + h)   # BIG in padding
         return (np.einsum("pi,pi->p", x, x), np.einsum("pi,pi->p", x, Gx),
                 np.einsum("pi,pi->p", x, h))
 
     xx, q, p = scalars()
-    ar_all = np.arange(P)
-    divide, clip = np.divide, np.clip
+    divide, clip, take = np.divide, np.clip, np.take
+    xt_f, gt_f = xt.reshape(-1), gt.reshape(-1)
     t = 0
     while act.size and t < max_iter:
         t += 1
         k = act.size
-        ar = ar_all[:k]
-        i = gt.argmin(axis=1)                       # argmin of g = cg * gt, cg > 0
-        gi = cg * gt[ar, i]
-        xi = cx * xt[ar, i]
-        Gii = Gd[act, i]
-        hi = H[act, i]
+        i = gt.argmin(axis=1)                       # argmin of g = c * gt, c > 0
+        li = local[:k] + i
+        gl = offs + i
+        gi = c * take(gt_f, li)
+        xi = c * take(xt_f, li)
+        Gii = take(Gd_flat, gl)
+        hi = take(H_flat, gl)
         w = q + eta * xx
         num = w - p - gi                            # g'x - g_i
         den = Gii - 2.0 * (gi + hi) + w + eta       # ||A(e_i - x)||^2 + eta ||e_i - x||^2
         s = divide(num, den, out=np.zeros(k), where=(den > 0) & (xi != 1.0))
         clip(s, 0.0, 1.0, out=s)
         s1 = 1.0 - s
-        cx *= s1
-        cg *= s1
+        c *= s1
         if s1.min() <= 0.0:                         # a full step lands on the vertex
             full = s1 <= 0.0
-            cx[full] = 1.0
-            cg[full] = 1.0
+            c[full] = 1.0
             xt[full] = 0.0
             gt[full] = 0.0
-        xt[ar, i] += s / cx
-        sg = s / cg
-        row = Gm[act, i]
-        row *= sg[:, None]
+        sc = s / c
+        xt_f[li] += sc
+        row = take(Gm_rows, gl, axis=0)
+        row *= sc[:, None]
         gt += row
-        gt[ar, i] += sg * eta
+        gt_f[li] += sc * eta
         ss, s1s1, ss1 = s * s, s1 * s1, 2.0 * s * s1
         q = s1s1 * q + ss1 * (gi - eta * xi + hi) + ss * Gii
         xx = s1s1 * xx + ss1 * xi + ss
         p = s1 * p + s * hi
-        if min(cx.min(), cg.min()) < 1e-100:
-            tiny = np.minimum(cx, cg) < 1e-100
-            xt[tiny] *= cx[tiny, None]
-            gt[tiny] *= cg[tiny, None]
-            cx[tiny] = 1.0
-            cg[tiny] = 1.0
+        if c.min() < 1e-100:
+            tiny = c < 1e-100
+            xt[tiny] *= c[tiny, None]
+            gt[tiny] *= c[tiny, None]
+            c[tiny] = 1.0
         if t >= 2:
-            done = (2.0 * num - s * den) * s <= md2 * m
+            done = (2.0 * num - s * den) * s <= md2m
             if done.any():
                 fin = act[done]
-                out[fin] = cx[done, None] * xt[done]
+                out[fin] = c[done, None] * xt[done]
                 iters[fin] = t
                 keep = ~done
-                act, xt, gt, cx, cg = act[keep], xt[keep], gt[keep], cx[keep], cg[keep]
-                xx, q, p, eta, m = xx[keep], q[keep], p[keep], eta[keep], m[keep]
+                act, xt, gt, c = act[keep], xt[keep], gt[keep], c[keep]
+                xx, q, p, eta, md2m = xx[keep], q[keep], p[keep], eta[keep], md2m[keep]
+                offs = act * n
+                xt_f, gt_f = xt.reshape(-1), gt.reshape(-1)
         if t % 64 == 0 and act.size:
             xx, q, p = scalars()
-    out[act] = cx[:, None] * xt
+    out[act] = c[:, None] * xt
     iters[act] = t
     return out, iters
 
