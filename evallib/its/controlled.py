@@ -126,6 +126,8 @@ from evallib.its.results import ITSResult, PredictionRows
 from evallib.data.checks import check_informative
 from evallib.its.single import choose_model, interruption_specs, outcome_arrays
 from evallib.periods import format_period
+from evallib.stats import ols as O
+from evallib.stats.prais import prais_winsten, prais_winsten_designs
 
 logger = logging.getLogger(__name__)
 
@@ -353,8 +355,6 @@ def fit_stacked(model: str, X: np.ndarray, unit: np.ndarray, *, y=None, numerato
 def _panel_prais(X, y, unit, columns) -> est.Fit:
     """Prais–Winsten with one AR(1) rho shared by all units, transformed within each unit:
     :func:`evallib.stats.prais.prais_winsten` with ``groups=unit`` (Stata ``prais`` conventions)."""
-    from evallib.stats.prais import prais_winsten
-
     pw = prais_winsten(X, y, groups=unit)
     warns = [] if pw.converged else [f"prais-winsten: rho did not converge in {pw.iterations} iterations "
                                      f"(last rho {pw.rho:.4f})"]
@@ -1186,10 +1186,6 @@ def fit_stacked_designs(model: str, Xs, units, *, ys=None, numerators=None, deno
     Returns a Fit or a ModelError per design.
     """
     import statsmodels.api as sm
-
-    from evallib.exceptions import ModelError
-    from evallib.stats import ols as O
-    from evallib.stats.prais import prais_winsten_designs
 
     m = len(Xs)
 

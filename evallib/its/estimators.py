@@ -80,7 +80,8 @@ import numpy as np
 from scipy import stats
 
 from evallib.exceptions import ModelError
-from evallib.stats.prais import prais_winsten
+from evallib.stats import ols as O
+from evallib.stats.prais import prais_winsten, prais_winsten_designs
 
 logger = logging.getLogger(__name__)
 
@@ -626,9 +627,6 @@ def fit_designs(model: str, Xs, ys=None, *, numerators=None, denominators=None, 
 
 def _fit_batch(model, Xs, ys, nums, dens, hac_lags) -> list[Fit]:
     import statsmodels.api as sm
-
-    from evallib.stats import ols as O
-    from evallib.stats.prais import prais_winsten_designs
 
     P = O.pad_designs(Xs)
     k = Xs[0].shape[1]
