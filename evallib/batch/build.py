@@ -222,6 +222,11 @@ def _build_into(build, out, pack, pack_path, pack_sha, jobs: list[Job], old, old
         link_or_copy(out / "index.html", build / "index.html")
         if (out / PDF_NAME).is_file():
             link_or_copy(out / PDF_NAME, build / PDF_NAME)
+    elif pack.national is not None:
+        # a national pack's index: per measure the collaboratives' effects (caterpillar) and the
+        # event-time page, and one sortable table of every collaborative x measure
+        from evallib.report.national import write_national_index
+        write_national_index(build, manifest)
     else:
         from evallib.report.index import write_index
         write_index(build, manifest)

@@ -246,3 +246,88 @@ class NationalBuild:
 
 
 __all__ = ["NationalBuild", "VALUE_COLUMNS"]
+
+
+# ============================================================================ checking a demo pack
+def score_against_truth(pack_dir: str | Path, truth_path: str | Path, headline: int = 12) -> dict:
+    """How a built national demo pack recovers the planted effects of ``truth.json``
+    (evallib/data/demo_national.py).
+
+    Per collaborative x measure and horizon reported: whether the interval covers the true
+    effect (absolute, in the measure's unit) and whether it excludes zero. Per measure's
+    event-time page: whether each ATT(e) interval (pointwise) covers the true ATT(e), and whether
+    the overall average over the post event times covers the mean of the true ATT(e) there.
+    Returns counts and rates; ``cells`` lists every comparison (for tables and tests).
+    """
+    import json
+
+    pack_dir, truth = Path(pack_dir), json.loads(Path(truth_path).read_text(encoding="utf-8"))
+    manifest = json.loads((pack_dir / "manifest.json").read_text(encoding="utf-8"))
+    cells_truth = {(c["id"], m): cell for c in truth["collaboratives"] for m, cell in c["cells"].items()}
+    cells, events = [], []
+    for a in manifest["analyses"]:
+        if a.get("status") != "ok":
+            continue
+        path = pack_dir / a["id"] / "results.json"
+        if not path.is_file():
+            continue
+        r = json.loads(path.read_text(encoding="utf-8"))
+        if a.get("kind") == "collaborative":
+            cell = cells_truth.get((a.get("collaborative"), a.get("metric")))
+            if cell is None:
+                continue
+            for e in r.get("effects", []):
+                if e.get("interruption") != "collaborative":
+                    continue
+                tv = (cell["horizons"].get(str(int(e["horizon"]))) or {}).get("absolute")
+                lo, hi = e["absolute"]["ci"]
+                if tv is None or lo is None or hi is None:
+                    continue
+                cells.append({"id": a["id"], "collaborative": a["collaborative"], "metric": a["metric"],
+                              "planted": bool(cell["planted"]), "horizon": int(e["horizon"]), "truth": tv,
+                              "estimate": e["absolute"]["estimate"], "lower": lo, "upper": hi,
+                              "covered": bool(lo <= tv <= hi), "excludes_zero": bool(lo > 0 or hi < 0),
+                              "verdict": e.get("verdict")})
+        elif a.get("kind") == "event_time":
+            nat = (truth.get("national") or {}).get(a.get("metric")) or {}
+            tev = nat.get("event_time") or {}
+            post = []
+            for row in r.get("event_time", []):
+                t = tev.get(str(int(row["e"])))
+                if t is None or row.get("ci") is None:
+                    continue
+                if row["e"] >= 0:
+                    post.append((row["e"], t["att"]))
+                events.append({"id": a["id"], "metric": a["metric"], "e": int(row["e"]), "truth": t["att"],
+                               "estimate": row["estimate"], "lower": row["ci"][0], "upper": row["ci"][1],
+                               "covered": bool(row["ci"][0] <= t["att"] <= row["ci"][1]),
+                               "band_covered": bool(row["band"][0] <= t["att"] <= row["band"][1])
+                               if row.get("band") else None})
+            ov = r.get("overall") or {}
+            if ov.get("ci") and post:
+                lo_e, hi_e = (ov.get("events") or [0, max(e for e, _ in post)])
+                tv = float(np.mean([v for e, v in post if lo_e <= e <= hi_e]))
+                events.append({"id": a["id"], "metric": a["metric"], "e": "overall", "truth": tv,
+                               "estimate": ov["estimate"], "lower": ov["ci"][0], "upper": ov["ci"][1],
+                               "covered": bool(ov["ci"][0] <= tv <= ov["ci"][1]), "band_covered": None})
+
+    def rate(rows, key):
+        return (sum(bool(r[key]) for r in rows) / len(rows)) if rows else float("nan")
+
+    planted = [c for c in cells if c["planted"]]
+    nulls = [c for c in cells if not c["planted"]]
+    p12 = [c for c in planted if c["horizon"] == headline]
+    n12 = [c for c in nulls if c["horizon"] == headline]
+    pointwise = [e for e in events if e["e"] != "overall"]
+    overall = [e for e in events if e["e"] == "overall"]
+    return {"n_cells": len(cells), "planted_coverage": rate(planted, "covered"), "n_planted": len(planted),
+            "null_coverage": rate(nulls, "covered"), "n_null": len(nulls),
+            "planted_coverage_headline": rate(p12, "covered"), "power_headline": rate(p12, "excludes_zero"),
+            "false_positive_headline": rate(n12, "excludes_zero"), "n_planted_headline": len(p12),
+            "n_null_headline": len(n12), "event_time_pointwise_coverage": rate(pointwise, "covered"),
+            "event_time_band_coverage": rate([e for e in pointwise if e["band_covered"] is not None], "band_covered"),
+            "n_event_times": len(pointwise), "overall_covered": sum(e["covered"] for e in overall),
+            "n_overall": len(overall), "cells": cells, "events": events}
+
+
+__all__ += ["score_against_truth"]

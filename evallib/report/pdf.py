@@ -673,7 +673,12 @@ def read_pack(pack_dir: Path) -> tuple[dict, list[_Measure]]:
             raise DataError(f"{pack_dir / 'manifest.json'}: key {key!r} is missing; rebuild the pack with this "
                             f"version of evallib")
     out = []
-    for a in manifest["analyses"]:
+    analyses = manifest["analyses"]
+    if manifest.get("national"):
+        # a national pack's PDF is its national summary: the event-time page of each measure (the
+        # collaboratives' own pages, hundreds of them, stay in the HTML pack and its sortable index)
+        analyses = [a for a in analyses if a.get("kind") == "event_time"] or analyses
+    for a in analyses:
         aid = a["id"]
         folder = pack_dir / aid
         page = pack_dir / a["page"] if a.get("page") else folder / f"{aid}.html"
