@@ -147,9 +147,12 @@ def test_progress_lines_count_and_flag_failures(built):
     _, _, _, lines = built
     assert len(lines) == 3
     assert [int(re.match(r"\[(\d)/3\]", ln).group(1)) for ln in lines] == [1, 2, 3]
-    assert any(re.fullmatch(r"\[\d/3\] m1 ok \(\d+\.\d s\)", ln) for ln in lines)
-    assert any(re.fullmatch(r"\[\d/3\] broken FAILED \(\d+\.\d s\): ValueError: planted failure in broken", ln)
-               for ln in lines)
+    left = r"(, about \d+ s left)?"     # the time left, on every line but the last
+    assert any(re.fullmatch(r"\[\d/3\] m1 ok \(\d+\.\d s\)" + left, ln) for ln in lines)
+    assert any(re.fullmatch(r"\[\d/3\] broken FAILED \(\d+\.\d s\)" + left + ": ValueError: planted failure in broken",
+                            ln) for ln in lines)
+    assert re.fullmatch(r"\[3/3\] \S+ (ok|FAILED) \(\d+\.\d s\)(: .*)?", lines[-1])
+    assert any(", about " in ln and " left" in ln for ln in lines[:-1])
 
 
 @pytest.mark.slow

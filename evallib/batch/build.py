@@ -45,12 +45,27 @@ class BuildResult:
         return self.out / "index.html"
 
 
-def progress_line(k: int, n: int, rec: dict) -> str:
+def _left(seconds: float) -> str:
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s} s"
+    m, s = divmod(s, 60)
+    if m < 60:
+        return f"{m} min {s:02d} s"
+    h, m = divmod(m, 60)
+    return f"{h} h {m:02d} min"
+
+
+def progress_line(k: int, n: int, rec: dict, left: float | None = None) -> str:
+    """``[k/n] id state (duration)``, then the estimated time left when ``left`` is given (the
+    analyses still to run, at the rate the finished ones ran over the workers), then any error."""
     if rec.get("cache_hit"):
         state = "cached"
     else:
         state = "ok" if rec["status"] == "ok" else "FAILED"
     line = f"[{k}/{n}] {rec['id']} {state} ({rec['duration'] or 0.0:.1f} s)"
+    if left is not None and k < n:
+        line += f", about {_left(left)} left"
     if rec["status"] != "ok" and rec.get("error"):
         line += f": {rec['error']}"
     return line
@@ -173,7 +188,9 @@ def _build_into(build, out, pack, pack_path, pack_sha, jobs: list[Job], old, old
         logger.info("running %d of %d analyses on %s", len(misses), n, executor.describe())
         misses.sort(key=lambda j: -last_run.get(j.id, float("inf")))
         items = [({**asdict(j), "back_href": "../index.html"}, str(build / j.id)) for j in misses]
+        t_run, n_run = time.perf_counter(), 0
         for jd, rec in executor.run(items):
+            n_run += 1
             _raise_fatal(rec, out)
             _ensure_error_page(build / jd["id"], jd, rec)
             rec["cache_hit"] = False
@@ -181,7 +198,7 @@ def _build_into(build, out, pack, pack_path, pack_sha, jobs: list[Job], old, old
             rec["built_at"] = utc_stamp()
             records[jd["id"]] = rec
             done += 1
-            say(progress_line(done, n, rec))
+            say(progress_line(done, n, rec, left=(time.perf_counter() - t_run) / n_run * (len(misses) - n_run)))
     analyses = []
     pack_names = nat.names() if pack.national is not None else {}
     for job in jobs:
