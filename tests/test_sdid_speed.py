@@ -283,3 +283,31 @@ def test_memo_gives_copies_and_lives_with_its_table(demo):
         table.memo("t", k, lambda: k, maxsize=3)
     assert list(table._memo["t"]) == [2, 3, 4]
     assert table.memo("t", 2, lambda: None, maxsize=3) == 2 and list(table._memo["t"]) == [3, 4, 2]
+
+
+@pytest.mark.parametrize("method,reps", [("placebo", 40), ("bootstrap", 20), ("jackknife", 1)])
+def test_the_estimators_variances_in_one_batch_equal_each_alone(demo, method, reps):
+    frame, d = demo
+    panel = prepare_panel(params(d, design="sdid", comparators="all_other"), as_table(frame, "demo.csv"))
+    Y = panel.Y()
+    fits = [S.sdid(Y, panel.n_treated, panel.T0, estimator=k) for k in ("sdid", "did", "sc")]
+    joint = S.sdid_variances(fits, method, replications=reps, seed=11)
+    for f, v in zip(fits, joint):
+        alone = S.sdid_variance(f, method, replications=reps, seed=11)
+        assert v.se == alone.se and v.seed == alone.seed
+        assert np.array_equal(v.replicates, alone.replicates)
+        assert np.array_equal(v.effects_replicates, alone.effects_replicates)
+    assert len({v.se for v in joint}) == 3
+
+
+def test_a_variance_the_data_do_not_allow_is_returned_as_its_error():
+    rng = np.random.default_rng(0)
+    Y = rng.normal(size=(6, 12)).cumsum(axis=1) + 50
+    ok = S.sdid(Y, 2, 8)
+    few = S.sdid(Y[3:], 2, 8)                     # 1 control for 2 treated
+    v_ok, v_few = S.sdid_variances([ok, few], "placebo", replications=10, seed=1)
+    assert v_ok.se == S.sdid_variance(ok, "placebo", replications=10, seed=1).se
+    assert isinstance(v_few, S.ModelError)
+    assert str(v_few).startswith("placebo variance: 1 control unit(s) found for 2 treated")
+    with pytest.raises(S.ParameterError):
+        S.sdid_variances([ok], "placebo", replications=0)

@@ -779,7 +779,12 @@ def _fit_sdid(params, table):
     Y = panel.Y()
     row_labels = panel.codes + panel.units
     fit = S.sdid(Y, n1, panel.T0, units=row_labels, periods=panel.kept_labels)
-    var = S.sdid_variance(fit, opts.variance, replications=opts.replications, seed=opts.seed)
+    fits = {k: S.sdid(Y, n1, panel.T0, estimator=k, units=row_labels, periods=panel.kept_labels) for k in ("did", "sc")}
+    # one batch for the replications of all three estimators (the numbers of each alone)
+    var, *others = S.sdid_variances([fit, fits["did"], fits["sc"]], opts.variance, replications=opts.replications,
+                                    seed=opts.seed)
+    if isinstance(var, ModelError):
+        raise var
     if opts.variance == "placebo" and math.comb(n_co, n1) < opts.replications:
         warns.append(f"only {math.comb(n_co, n1)} distinct placebo assignments of {n1} of the {n_co} comparators: "
                      f"the {opts.replications} placebo replications repeat them")
@@ -787,14 +792,11 @@ def _fit_sdid(params, table):
         warns.append(f"the bootstrap variance is reliable only with many treated units (the paper); with {n1} "
                      f"prefer sdid.variance: placebo")
     comparison = {}
-    for k in ("did", "sc"):
-        f = S.sdid(Y, n1, panel.T0, estimator=k, units=row_labels, periods=panel.kept_labels)
-        try:
-            v = S.sdid_variance(f, opts.variance, replications=opts.replications, seed=opts.seed)
-        except ModelError as exc:
-            warns.append(f"comparison estimator {k}: no {opts.variance} standard error ({exc})")
+    for k, v in zip(("did", "sc"), others):
+        if isinstance(v, ModelError):
+            warns.append(f"comparison estimator {k}: no {opts.variance} standard error ({v})")
             v = None
-        comparison[k] = (f, v)
+        comparison[k] = (fits[k], v)
     return panel, fit, var, comparison, warns
 
 

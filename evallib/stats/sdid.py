@@ -101,6 +101,7 @@ __all__ = [
     "noise_level",
     "sdid",
     "sdid_variance",
+    "sdid_variances",
     "per_unit_sc",
     "simplex_weights",
     "sparsify",
@@ -692,46 +693,91 @@ def _estimate_batch(Y, st: _Setup, ctrl, a, counts, omega0, lambda0):
     and ``lambda0`` (P, T0) starting (or fixed) weights. Returns ``(tau, effects, omega,
     lambda, iterations)`` with ``effects`` (P, T_post).
     """
-    T0 = st.T0
-    P, K = ctrl.shape
-    Ypre = Y[:, :T0]
-    iters = {"omega": (np.zeros(P, int), np.zeros(P, int)),
-             "lambda": (np.zeros(P, int), np.zeros(P, int))}
-    if st.estimator == "sdid":
-        Z = _lambda_design(Y, T0)
-        lam = np.empty((P, T0))
-        it = (np.zeros(P, int), np.zeros(P, int))
-        per = 8 * ((T0 + 1) * (2 * Y.shape[0] + 2 * T0 + 2))
-        for sl in _chunks(P, per):
-            pr = _lambda_problems(Z, counts[sl].astype(float), st.zeta_lambda)
-            lam[sl], it[0][sl], it[1][sl] = _fw_solve(pr, lambda0[sl], st.md2, st.max_iter,
-                                                      st.max_iter_pre, st.use_sparsify)
-        iters["lambda"] = it
-    elif st.estimator == "sc":
-        lam = np.zeros((P, T0))
-    else:
-        lam = np.asarray(lambda0, dtype=float)
-    if st.estimator in ("sdid", "sc"):
-        _, Gfull = _omega_design(Ypre, intercept=st.estimator == "sdid")
-        om = np.empty((P, K))
-        it = (np.zeros(P, int), np.zeros(P, int))
+    return _estimate_batches([(Y, st, ctrl, a, counts, omega0, lambda0)])[0]
+
+
+def _estimate_batches(jobs):
+    """:func:`_estimate_batch` for several jobs ``(Y, st, ctrl, a, counts, omega0, lambda0)`` at once.
+
+    The unit-weight problems of jobs with the same width and solver settings (e.g. the placebos of
+    the sdid and sc estimators on one panel) advance in one Frank-Wolfe batch, up to the memory
+    budget. Each problem's arithmetic is its own, so every number is the one a job alone gives; a
+    batch of one problem alone is solved as one (:func:`_fw_run_one`) and is never merged.
+    """
+    res = []
+    for Y, st, ctrl, a, counts, omega0, lambda0 in jobs:
+        T0 = st.T0
+        P, K = ctrl.shape
+        iters = {"omega": (np.zeros(P, int), np.zeros(P, int)),
+                 "lambda": (np.zeros(P, int), np.zeros(P, int))}
+        if st.estimator == "sdid":
+            Z = _lambda_design(Y, T0)
+            lam = np.empty((P, T0))
+            it = (np.zeros(P, int), np.zeros(P, int))
+            per = 8 * ((T0 + 1) * (2 * Y.shape[0] + 2 * T0 + 2))
+            for sl in _chunks(P, per):
+                pr = _lambda_problems(Z, counts[sl].astype(float), st.zeta_lambda)
+                lam[sl], it[0][sl], it[1][sl] = _fw_solve(pr, lambda0[sl], st.md2, st.max_iter,
+                                                          st.max_iter_pre, st.use_sparsify)
+            iters["lambda"] = it
+        elif st.estimator == "sc":
+            lam = np.zeros((P, T0))
+        else:
+            lam = np.asarray(lambda0, dtype=float)
+        om = np.empty((P, K)) if st.estimator in ("sdid", "sc") else np.asarray(omega0, dtype=float)
+        if st.estimator in ("sdid", "sc"):
+            iters["omega"] = (np.zeros(P, int), np.zeros(P, int))
+        res.append([lam, om, iters])
+    # unit weights: the problems of every job, in chunks, batched together by width and settings
+    groups: dict[tuple, list] = {}
+    for j, (Y, st, ctrl, a, counts, omega0, lambda0) in enumerate(jobs):
+        if st.estimator not in ("sdid", "sc"):
+            continue
+        K = ctrl.shape[1]
+        _, Gfull = _omega_design(Y[:, :st.T0], intercept=st.estimator == "sdid")
         per = 8 * K * (2 * K + 4)
-        for sl in _chunks(P, per):
-            pr = _omega_problems(Gfull, T0, ctrl[sl], a[sl], st.zeta_omega)
-            om[sl], it[0][sl], it[1][sl] = _fw_solve(pr, omega0[sl], st.md2, st.max_iter,
-                                                     st.max_iter_pre, st.use_sparsify)
-        iters["omega"] = it
-    else:
-        om = np.asarray(omega0, dtype=float)
-    # unit weights over all N rows: +a for treated, -omega for controls
-    wN = a.copy()
-    rows = np.broadcast_to(np.arange(P)[:, None], ctrl.shape)
-    valid = ctrl >= 0
-    np.add.at(wN, (rows[valid], ctrl[valid]), -om[valid])
-    diff = wN @ Y                                                   # (P, T)
-    effects = diff[:, T0:] - np.einsum("pt,pt->p", diff[:, :T0], lam)[:, None]
-    tau = effects.mean(axis=1)
-    return tau, effects, om, lam, iters
+        key = (K, st.md2, st.max_iter, st.max_iter_pre, st.use_sparsify)
+        for sl in _chunks(ctrl.shape[0], per):
+            groups.setdefault(key, []).append(
+                (j, sl, _omega_problems(Gfull, st.T0, ctrl[sl], a[sl], st.zeta_omega), omega0[sl], per))
+    for (K, md2, max_iter, max_iter_pre, use_sparsify), parts in groups.items():
+        batches: list[list] = []
+        for part in parts:
+            n = part[2].Gm.shape[0]
+            last = batches[-1] if batches else None
+            if (last is not None and n > 1 and all(q[2].Gm.shape[0] > 1 for q in last)
+                    and (sum(q[2].Gm.shape[0] for q in last) + n) * part[4] <= _BATCH_BYTES):
+                last.append(part)
+            else:
+                batches.append([part])
+        for batch in batches:
+            if len(batch) == 1:
+                pr, x0 = batch[0][2], batch[0][3]
+            else:
+                pr = _Problems(**{f: np.concatenate([getattr(q[2], f) for q in batch])
+                                  for f in ("Gm", "Gd", "h", "m", "zeta2")})
+                x0 = np.concatenate([q[3] for q in batch])
+            x, i1, i2 = _fw_solve(pr, x0, md2, max_iter, max_iter_pre, use_sparsify)
+            at = 0
+            for j, sl, q, _, _ in batch:
+                n = q.Gm.shape[0]
+                _, om, iters = res[j]
+                om[sl], iters["omega"][0][sl], iters["omega"][1][sl] = x[at:at + n], i1[at:at + n], i2[at:at + n]
+                at += n
+    out = []
+    for (Y, st, ctrl, a, counts, omega0, lambda0), (lam, om, iters) in zip(jobs, res):
+        T0 = st.T0
+        P = ctrl.shape[0]
+        # unit weights over all N rows: +a for treated, -omega for controls
+        wN = a.copy()
+        rows = np.broadcast_to(np.arange(P)[:, None], ctrl.shape)
+        valid = ctrl >= 0
+        np.add.at(wN, (rows[valid], ctrl[valid]), -om[valid])
+        diff = wN @ Y                                                   # (P, T)
+        effects = diff[:, T0:] - np.einsum("pt,pt->p", diff[:, :T0], lam)[:, None]
+        tau = effects.mean(axis=1)
+        out.append((tau, effects, om, lam, iters))
+    return out
 
 
 def _sum_normalize(w):
@@ -861,13 +907,46 @@ def sdid_variance(fit: SDIDFit, method: str = "placebo", *, replications: int = 
     ``N_co <= n_treated``; jackknife with one treated unit or fewer than 2 controls with
     non-zero weight; bootstrap with one treated unit.
     """
+    kind, *rest = _variance_job(fit, method, replications, seed, draws)
+    if kind == "done":
+        return rest[0]
+    job, finish = rest
+    return finish(_estimate_batches([job])[0])
+
+
+def sdid_variances(fits: Sequence[SDIDFit], method: str = "placebo", *, replications: int = 200,
+                   seed: int = 0) -> list:
+    """:func:`sdid_variance` of several fits (e.g. sdid, did and sc on one panel) with one seed: the
+    weight problems of all their replications are solved in one batch, and every number is the one
+    :func:`sdid_variance` gives for each fit alone. Returns, per fit, its :class:`SDIDVariance` or the
+    ``ModelError`` that :func:`sdid_variance` would raise for it (bad arguments raise)."""
+    out: list = [None] * len(fits)
+    pending = []
+    for k, fit in enumerate(fits):
+        try:
+            kind, *rest = _variance_job(fit, method, replications, seed, None)
+        except ModelError as exc:
+            out[k] = exc
+            continue
+        if kind == "done":
+            out[k] = rest[0]
+        else:
+            pending.append((k, *rest))
+    for (k, _, finish), r in zip(pending, _estimate_batches([job for _, job, _ in pending])):
+        out[k] = finish(r)
+    return out
+
+
+def _variance_job(fit, method, replications, seed, draws):
+    """``("done", SDIDVariance)`` (jackknife) or ``("job", job, finish)``: the replications' weight
+    problems for :func:`_estimate_batches` and what turns their estimates into the variance."""
     if not isinstance(fit, SDIDFit):
         raise ParameterError(f"sdid_variance: fit must be an SDIDFit, got {type(fit).__name__}")
     if method not in VARIANCE_METHODS:
         raise ParameterError(
             f"sdid_variance: method must be one of {', '.join(VARIANCE_METHODS)}, got {method!r}")
     if method == "jackknife":
-        return _jackknife(fit)
+        return "done", _jackknife(fit)
     if draws is None:
         _check_replications(replications, method)      # bad arguments are errors on every path
         _rng(seed, method)
@@ -892,8 +971,8 @@ def sdid_variance(fit: SDIDFit, method: str = "placebo", *, replications: int = 
         draws = _check_draws(fit, method, draws)
         R, rng, seed = len(draws), None, None
     if method == "placebo":
-        return _placebo(fit, R, rng, seed, draws)
-    return _bootstrap(fit, R, rng, seed, draws)
+        return ("job", *_placebo(fit, R, rng, seed, draws))
+    return ("job", *_bootstrap(fit, R, rng, seed, draws))
 
 
 def _check_draws(fit, method, draws):
@@ -932,7 +1011,8 @@ def _variance(fit, method, reps, eff_reps, R, seed):
                         replications=R, seed=seed)
 
 
-def _placebo(fit: SDIDFit, R: int, rng, seed, draws) -> SDIDVariance:
+def _placebo(fit: SDIDFit, R: int, rng, seed, draws):
+    """The placebo replications' job for :func:`_estimate_batches`, and what makes the variance of it."""
     n1, n_co = fit.n_treated, fit.n_controls
     if n_co <= n1:
         raise ModelError(
@@ -949,8 +1029,8 @@ def _placebo(fit: SDIDFit, R: int, rng, seed, draws) -> SDIDVariance:
     np.put_along_axis(counts, ctrl, 1.0, axis=1)
     omega0 = _sum_normalize(fit.omega[ctrl])
     lambda0 = np.broadcast_to(fit.lambda_, (R, fit.T0)).copy()
-    tau, eff, _, _, _ = _estimate_batch(Yc, _setup_of(fit), ctrl, a, counts, omega0, lambda0)
-    return _variance(fit, "placebo", tau, eff, R, seed)
+    return ((Yc, _setup_of(fit), ctrl, a, counts, omega0, lambda0),
+            lambda r: _variance(fit, "placebo", r[0], r[1], R, seed))
 
 
 def _jackknife(fit: SDIDFit) -> SDIDVariance:
@@ -987,7 +1067,8 @@ def _jackknife(fit: SDIDFit) -> SDIDVariance:
                         replications=N, seed=None)
 
 
-def _bootstrap(fit: SDIDFit, R: int, rng, seed, draws) -> SDIDVariance:
+def _bootstrap(fit: SDIDFit, R: int, rng, seed, draws):
+    """The bootstrap replications' job for :func:`_estimate_batches`, and what makes the variance of it."""
     n1, n_co = fit.n_treated, fit.n_controls
     if n1 < 2:
         raise ModelError(
@@ -1012,8 +1093,8 @@ def _bootstrap(fit: SDIDFit, R: int, rng, seed, draws) -> SDIDVariance:
         w = fit.omega[c]
         omega0[r, :c.size] = w / w.sum() if w.sum() > 0 else 1.0 / c.size
     lambda0 = np.broadcast_to(fit.lambda_, (R, fit.T0)).copy()
-    tau, eff, _, _, _ = _estimate_batch(fit.Y, _setup_of(fit), ctrl, a, counts, omega0, lambda0)
-    return _variance(fit, "bootstrap", tau, eff, R, seed)
+    return ((fit.Y, _setup_of(fit), ctrl, a, counts, omega0, lambda0),
+            lambda r: _variance(fit, "bootstrap", r[0], r[1], R, seed))
 
 
 def _bootstrap_draws(rng, R, N, n_co, n1):
