@@ -125,9 +125,9 @@ def test_too_few_clean_donors_is_a_model_error_with_counts_and_the_fix(demo, des
         evallib.analyse(p, table)
     who = DESIGNS[design][0]
     msg = str(exc.value)
-    assert msg.startswith(f"<in-memory table>: {who} with comparators not_yet_treated: 0 comparator(s) of rtt_waiting_list are "
-                          f"eligible and clean through 2022-07, the formation period (36 dropped: joined a "
-                          f"collaborative: 36); ")
+    assert msg.startswith(f"<in-memory table>: {who} with comparators not_yet_treated: 0 comparator(s) of "
+                          f"rtt_waiting_list are eligible and clean through 2022-07, the formation period (36 "
+                          f"dropped: joined a collaborative: 36); ")
     assert msg.endswith(f"at least {need} are needed ({why}): add comparators, use comparator_types: any, or use "
                         "comparators: all_other (which also compares with trusts that joined collaboratives later)")
 
@@ -138,10 +138,10 @@ def test_too_few_clean_donors_synthetic(demo):
     with pytest.raises(ModelError) as exc:
         evallib.analyse(p, table)
     assert str(exc.value) == (
-        "<in-memory table>: design synthetic with comparators not_yet_treated: 0 comparator(s) of rtt_waiting_list have a "
-        "complete series and are clean through 2022-07, the formation period (36 had joined a collaborative before "
-        "it); at least 2 are needed (the synthetic control needs 2 donors): add comparators, or use comparators: "
-        "all_other (which also compares with trusts that joined collaboratives later)")
+        "<in-memory table>: design synthetic with comparators not_yet_treated: 0 comparator(s) of rtt_waiting_list "
+        "have a complete series and are clean through 2022-07, the formation period (36 had joined a collaborative "
+        "before it); at least 2 are needed (the synthetic control needs 2 donors): add comparators, or use "
+        "comparators: all_other (which also compares with trusts that joined collaboratives later)")
 
 
 def _perturb(frame, after: bool):

@@ -18,8 +18,10 @@ level, trend and variability (:func:`match_comparators`), with a balance table.
 evallib/data/memberships.py) applies the same rule and then uses each comparator only while it is
 *clean*: up to the period before it joins any collaborative (:func:`clean_until`). A comparator that
 joined before the evaluated interruption is dropped; the others are clean through a period the
-aligned design honours horizon by horizon (:func:`clean_through`). With a membership table and
-``all_other`` every eligible comparator is used throughout, and their joining dates are reported.
+aligned design honours horizon by horizon (:func:`clean_through`). The designs with one donor pool
+(synthetic control, sdid) end their window at the last clean period instead (:func:`clean_window`).
+With a membership table and ``all_other`` every eligible comparator is used throughout, and their
+joining dates are reported.
 """
 from __future__ import annotations
 
@@ -149,8 +151,9 @@ def clean_window(labels: Sequence[str], formation: int, horizons: Sequence[int],
         codes = list(clean_at(i))
         counts[i] = len(codes)
         if len(codes) >= need:
-            return CleanWindow(end=i, codes=codes, need=need, counts=counts, horizons=sorted(set(int(h) for h in horizons)),
-                               clean_until=dict(clean or {}), labels=list(labels))
+            return CleanWindow(end=i, codes=codes, need=need, counts=counts,
+                               horizons=sorted(set(int(h) for h in horizons)), clean_until=dict(clean or {}),
+                               labels=list(labels))
     return None
 
 

@@ -13,6 +13,18 @@ columns are the window's periods minus those left out by ``exclude`` and by tran
 pre-period is every kept period before the evaluated (last) interruption, the post-period
 every kept period from it on. Earlier interruptions (COVID-19) need no terms: the time weights
 and the unit-weighted comparators absorb them, as the period effects do in the aligned design.
+
+**Not-yet-treated comparators** (``comparators: not_yet_treated``, the default with a membership
+table): SDID (and the per-trust synthetic controls) fit one set of unit weights, so every control
+row must be clean in every period used. The window ends at the *last clean period*: the data's last
+period when enough comparators are clean through it, else the latest of ``horizons`` through which
+at least the design's minimum are clean (more than the treated units for the placebo variance and
+the per-trust placebos, 2 for the jackknife, 1 for the bootstrap), with eligibility judged on the
+window up to it (:func:`evallib.its.comparators.clean_window`). The controls are the eligible
+comparators clean through it; no row after it is read. Effects at later horizons are not reported,
+with the aligned design's warning; too few clean comparators at formation is a ``ModelError``
+naming the counts. results.json ``sdid.comparators`` (``synthetic.comparators`` per trust) gives
+``clean_until`` and ``last_clean_period``.
 Every treated unit needs a value in every kept period (a ``ModelError`` names the trust and
 the first missing period otherwise).
 
@@ -287,8 +299,8 @@ def prepare_panel(params, table, who: str = "design sdid") -> SDIDPanel:
         joined = sorted(v for c, v in clean.items() if c in set(codes) and v is not None and v < labels[-1])
         if clean_win is None and joined and not isinstance(params.comparators, list):
             warns.append(f"{len(joined)} of the {len(codes)} comparators joined a collaborative during the window (the "
-                         f"first is clean through {joined[0]}); comparators: {params.comparators} uses them throughout, "
-                         f"which pulls the effect towards zero: use comparators: not_yet_treated")
+                         f"first is clean through {joined[0]}); comparators: {params.comparators} uses them "
+                         f"throughout, which pulls the effect towards zero: use comparators: not_yet_treated")
     if not codes:
         raise ModelError(f"{src}: {who}: 0 eligible comparators for {params.metric} ({len(comp.dropped)} dropped: "
                          f"{_reasons(comp.dropped)}); at least 1 is needed (more for the variance): add comparators "

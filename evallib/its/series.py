@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 
 NEAR_ZERO_RATIO = 0.05
 #: unit panels and combined series kept per table (``TidyTable.memo``), least recently used out
-_MEMO_SIZE = 256
+_MEMO_SIZE = 64
 
 
 @dataclass

@@ -11,6 +11,17 @@ Choices made here, once (each is an argument of :func:`analyse_synthetic`):
   ``params.exclude``; a listed code that is absent from the table is a ``DataError``;
   units with gaps are dropped and reported (``SyntheticResult.dropped``, a warning).
   The treated units are never donors. At least 2 donors are needed.
+- **Not-yet-treated donors** (``comparators: not_yet_treated``, the default with a
+  membership table ``memberships:``): one set of weights must hold in every period it is
+  used, so the donors are the units clean through the *last clean period* (they had not
+  joined any collaborative by then), with a complete series up to it, and the window ends
+  there: at the data's last period when at least 2 units are clean through it, else at the
+  latest of ``horizons`` with at least 2 clean (:func:`evallib.its.comparators.clean_window`).
+  Units that joined before the fitting date are never donors. No donor row after its last
+  clean period is read; later horizons are not reported (a warning names the period, as in
+  the aligned design); fewer than 2 clean donors even at the fitting date is a
+  ``ModelError``. results.json ``synthetic.comparators`` has ``clean_until`` and
+  ``last_clean_period``.
 - **The fitting (pre) period** is every period before ``fit_before``. By default that
   is the date of the interruption named ``collaborative`` when there is one, else the
   date of the last interruption. So, by default, COVID-19 months *before* the
@@ -1011,6 +1022,9 @@ def analyse_synthetic(params, table=None, *, scale: str | None = None, fit_befor
     See the module docstring for the donors, the fitting period, the scale and the
     inference. Raises ``DataError`` for fewer than 2 donors with complete series,
     ``ModelError`` when there is no (or too short a) pre-period or no post-period.
+
+    The fit is computed once per table object, canonical params JSON (``model`` aside) and
+    arguments (``TidyTable.memo``); each call gets its own result object.
     """
     from evallib.config import as_params
 
