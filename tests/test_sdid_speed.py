@@ -311,3 +311,21 @@ def test_a_variance_the_data_do_not_allow_is_returned_as_its_error():
     assert str(v_few).startswith("placebo variance: 1 control unit(s) found for 2 treated")
     with pytest.raises(S.ParameterError):
         S.sdid_variances([ok], "placebo", replications=0)
+
+
+def test_threads_sharing_a_table_get_equal_copies(demo):
+    from concurrent.futures import ThreadPoolExecutor
+
+    frame, d = demo
+    table = as_table(frame, "demo.csv")
+    sets = [C01, ["ZZ004", "ZZ005"], ["ZZ006"], C01[:2]] * 6
+
+    def panel(units):
+        return unit_panel(table, "rtt_waiting_list", units, "2016-04", "2025-03")
+
+    with ThreadPoolExecutor(max_workers=6) as ex:
+        got = list(ex.map(panel, sets))
+    fresh = as_table(frame, "demo.csv")
+    for units, g in zip(sets, got):
+        assert g.equals(unit_panel(fresh, "rtt_waiting_list", units, "2016-04", "2025-03"))
+    assert len(table._memo["unit_panel"]) == 4

@@ -45,6 +45,7 @@ import json
 import logging
 import os
 import re
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,6 +59,7 @@ from evallib.metrics import metric_info
 from evallib.periods import FREQ_NAMES, format_period, parse_period, period_freq
 
 logger = logging.getLogger(__name__)
+_MEMO_LOCK = threading.RLock()
 
 TIDY_COLUMNS = ["period", "org_code", "org_name", "metric", "value", "numerator", "denominator"]
 REQUIRED_COLUMNS = ["period", "org_code", "metric", "value"]
@@ -101,19 +103,21 @@ class TidyTable:
         An exception from ``compute`` is raised and nothing is stored. Callers return copies of
         anything mutable they cache.
         """
-        if self._memo.get("__frame__") is not self.frame:
-            self._memo.clear()
-            self._memo["__frame__"] = self.frame
-        space = self._memo.setdefault(namespace, {})
-        if key in space:
-            value = space.pop(key)          # re-insert: most recently used last
+        with _MEMO_LOCK:                    # threads of one worker may share a table
+            if self._memo.get("__frame__") is not self.frame:
+                self._memo.clear()
+                self._memo["__frame__"] = self.frame
+            space = self._memo.setdefault(namespace, {})
+            if key in space:
+                value = space.pop(key)      # re-insert: most recently used last
+                space[key] = value
+                return value
+        value = compute()                   # outside the lock: two threads may both compute it
+        with _MEMO_LOCK:
             space[key] = value
-            return value
-        value = compute()
-        space[key] = value
-        if maxsize is not None:
-            while len(space) > maxsize:
-                space.pop(next(iter(space)))
+            if maxsize is not None:
+                while len(space) > maxsize:
+                    space.pop(next(iter(space)))
         return value
 
     @property
