@@ -18,6 +18,7 @@ from evallib.data import demo_national as N
 from evallib.exceptions import ParameterError
 
 METRIC = "rtt_waiting_list"
+OTHER = "agency_spend_gbp_k"
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +28,7 @@ def england(tmp_path_factory):
     paths = N.generate_national(full)
     d = tmp_path_factory.mktemp("england")
     frame = pd.read_csv(paths["metrics"], dtype=str, keep_default_na=False)
-    frame[frame["metric"] == METRIC].to_csv(d / "metrics.csv", index=False)
+    frame[frame["metric"].isin([METRIC, OTHER])].to_csv(d / "metrics.csv", index=False)
     shutil.copy(paths["meta"], d / "metrics.meta.json")
     shutil.copy(paths["collaboratives"], d / "collaboratives.csv")
     shutil.copy(paths["truth"], d / "truth.json")
@@ -35,7 +36,7 @@ def england(tmp_path_factory):
 
 
 def write_pack(folder: Path, data: Path, **national) -> Path:
-    nat = {"measures": [METRIC], "collaboratives": ["c04", "c44"], "event_time": True, **national}
+    nat = {"measures": [METRIC, OTHER], "collaboratives": ["c04", "c44"], "event_time": True, **national}
     doc = {"title": "National test", "defaults": {
         "data": str(data / "metrics.csv"), "memberships": str(data / "collaboratives.csv"),
         "design": "controlled", "start": "2016-04", "end": "2025-03", "horizons": [0, 6, 12]},
@@ -48,7 +49,8 @@ def write_pack(folder: Path, data: Path, **national) -> Path:
 def test_expansion_makes_one_analysis_per_collaborative_and_measure(england, tmp_path):
     pack, params = load_pack(write_pack(tmp_path, england), expand=NationalBuild().expand)
     ids = [p.analysis_id for p in params]
-    assert ids == ["c04_rtt_waiting_list", "c44_rtt_waiting_list", "national_rtt_waiting_list"]
+    assert ids == ["c04_rtt_waiting_list", "c04_agency_spend_gbp_k", "c44_rtt_waiting_list",
+                   "c44_agency_spend_gbp_k", "national_rtt_waiting_list", "national_agency_spend_gbp_k"]
     c04 = params[0]
     members = [ln.split(",")[2] for ln in (england / "collaboratives.csv").read_text().splitlines()
                if ln.startswith("c04,")]
@@ -56,8 +58,8 @@ def test_expansion_makes_one_analysis_per_collaborative_and_measure(england, tmp
     assert [(i.name, i.date) for i in c04.interruptions] == [("covid", "2020-03"), ("collaborative", "2021-04")]
     assert (c04.comparators, c04.depth, c04.collaborative, c04.aggregate) == ("not_yet_treated", "brief", "c04", "sum")
     assert c04.title.startswith("Demo Collaborative 04 (SYNTHETIC): RTT waiting list")
-    assert params[1].interruptions[-1].date == "2022-07"
-    assert params[2].notebook == "national_event_time" and len(params[2].units) == 8
+    assert params[2].interruptions[-1].date == "2022-07"
+    assert params[4].notebook == "national_event_time" and len(params[4].units) == 8
 
 
 @pytest.mark.parametrize("national, words", [
@@ -86,9 +88,10 @@ def _statuses(manifest: dict) -> dict:
 
 
 def _shift(data: Path, codes: list[str], after: str | None = None, before: str | None = None) -> None:
-    """Multiply the values of ``codes`` by 1.1 in periods >= after (or < before): a data correction."""
+    """Multiply the waiting-list values of ``codes`` by 1.1 in periods >= after (or < before): a
+    data correction."""
     f = pd.read_csv(data / "metrics.csv", dtype=str, keep_default_na=False)
-    rows = f["org_code"].isin(codes)
+    rows = f["org_code"].isin(codes) & (f["metric"] == METRIC)
     if after:
         rows &= f["period"] >= after
     if before:
@@ -106,9 +109,11 @@ def test_rebuild_reruns_only_the_collaborative_whose_figures_changed(england, tm
     assert first.exit_code == 0
     m = first.manifest
     assert {a["id"]: a.get("kind") for a in m["analyses"]} == {
-        "c04_rtt_waiting_list": "collaborative", "c44_rtt_waiting_list": "collaborative",
-        "national_rtt_waiting_list": "event_time"}
-    assert m["national"]["measures"] == [METRIC] and m["national"]["collaboratives"] == ["c04", "c44"]
+        "c04_rtt_waiting_list": "collaborative", "c04_agency_spend_gbp_k": "collaborative",
+        "c44_rtt_waiting_list": "collaborative", "c44_agency_spend_gbp_k": "collaborative",
+        "national_rtt_waiting_list": "event_time", "national_agency_spend_gbp_k": "event_time"}
+    assert m["national"]["measures"] == [METRIC, OTHER] and m["national"]["collaboratives"] == ["c04", "c44"]
+    assert all(a["worker_peak_rss_mb"] > 50 for a in m["analyses"])
     page = (out / "index.html").read_text(encoding="utf-8")
     assert 'href="c04_rtt_waiting_list/c04_rtt_waiting_list.html"' in page
     assert 'href="national_rtt_waiting_list/national_rtt_waiting_list.html"' in page
@@ -122,17 +127,19 @@ def test_rebuild_reruns_only_the_collaborative_whose_figures_changed(england, tm
     members44 = json.loads((data / "truth.json").read_text())["collaboratives"][43]["members"]
     _shift(data, members44, after="2022-07")        # c44's own figures after it formed
     third = build_pack(pack, out, workers=1)
-    assert _statuses(third.manifest) == {"c04_rtt_waiting_list": True, "c44_rtt_waiting_list": False,
-                                         "national_rtt_waiting_list": False}
+    assert _statuses(third.manifest) == {"c04_rtt_waiting_list": True, "c04_agency_spend_gbp_k": True,
+                                         "c44_rtt_waiting_list": False, "c44_agency_spend_gbp_k": True,
+                                         "national_rtt_waiting_list": False, "national_agency_spend_gbp_k": True}
     assert (out / "c04_rtt_waiting_list" / "results.json").read_bytes() == c04_results
 
     _shift(data, members44, before="2019-01")       # while c44's trusts were c04's comparators
     fourth = build_pack(pack, out, workers=1)
-    assert _statuses(fourth.manifest) == {"c04_rtt_waiting_list": False, "c44_rtt_waiting_list": False,
-                                          "national_rtt_waiting_list": False}
+    assert _statuses(fourth.manifest) == {"c04_rtt_waiting_list": False, "c04_agency_spend_gbp_k": True,
+                                          "c44_rtt_waiting_list": False, "c44_agency_spend_gbp_k": True,
+                                          "national_rtt_waiting_list": False, "national_agency_spend_gbp_k": True}
 
     score = score_against_truth(out, data / "truth.json")
-    assert score["n_cells"] == 2 * 3 and score["n_overall"] == 1
+    assert score["n_cells"] == 4 * 3 and score["n_overall"] == 2
     cell = next(c for c in score["cells"] if c["id"] == "c04_rtt_waiting_list" and c["horizon"] == 12)
     truth = json.loads((data / "truth.json").read_text())["collaboratives"][3]["cells"][METRIC]["horizons"]["12"]
     assert cell["truth"] == truth["absolute"] and cell["planted"] is True

@@ -175,7 +175,8 @@ def _build_into(build, out, pack, pack_path, pack_sha, jobs: list[Job], old, old
             rec = {"id": job.id, "status": "ok", "error": None, "outputs": prev["outputs"],
                    "duration": round(time.perf_counter() - t0, 3), "cache_hit": True,
                    "run_duration": prev.get("run_duration", prev.get("duration")),
-                   "built_at": prev.get("built_at"), "worker": prev.get("worker")}
+                   "built_at": prev.get("built_at"), "worker": prev.get("worker"),
+                   "worker_peak_rss_mb": prev.get("worker_peak_rss_mb")}
             records[job.id] = rec
             done += 1
             say(progress_line(done, n, rec))
@@ -213,7 +214,8 @@ def _build_into(build, out, pack, pack_path, pack_sha, jobs: list[Job], old, old
                          "built_at": rec.get("built_at"), "key": job.key, "inputs": job.inputs,
                          "outputs": rec["outputs"],
                          "page": f"{job.id}/{job.id}.html", "error": rec["error"],
-                         "worker": _timing(rec.get("worker"), reproducible)})
+                         "worker": _timing(rec.get("worker"), reproducible),
+                         "worker_peak_rss_mb": _timing(rec.get("worker_peak_rss_mb"), reproducible)})
     synthetic = any(j.synthetic for j in jobs)
     n_failed = sum(a["status"] != "ok" for a in analyses)
     manifest = {"schema": MANIFEST_SCHEMA,

@@ -101,6 +101,7 @@ class InProcessEngine(Engine):
 
     @classmethod
     def execute_managed_notebook(cls, nb_man, kernel_name, **kwargs):
+        import gc
         import warnings
 
         import matplotlib
@@ -142,7 +143,13 @@ class InProcessEngine(Engine):
             root.setLevel(saved_level)
             warnings.filters[:] = saved_filters
             plt.close("all")
-            shell.reset(new_session=True)
+            shell.reset(new_session=True)   # clears the namespace, then a full gc.collect()
+            # What is still alive now lives across notebooks (modules, the memoised tables and
+            # fits): move it out of the collector's sight. Without this every later collection,
+            # the two resets' and the automatic ones while a notebook runs, walks those ~360,000
+            # objects again (0.35-0.65 s a collection measured in a national-pack worker, and
+            # half the run time of a brief analysis). Garbage made later is collected as usual.
+            gc.freeze()
         return nb_man.nb
 
 

@@ -29,8 +29,8 @@ hash, the hash of what the analysis reads: the set of (trust, period) rows of it
 new month, or a trust added or removed, rebuilds everything), the values of its own members' rows,
 and the values of every other trust's rows up to the period before that trust joined a
 collaborative (what ``not_yet_treated`` lets a comparator contribute). A correction to one
-collaborative's figures after its formation therefore rebuilds that collaborative's analyses (and
-the event-time pages, which read every row), and nothing else. A change to a trust's rows before
+collaborative's figures after its formation therefore rebuilds that collaborative's analyses of
+that measure (and the measure's event-time page, keyed on all the measure's rows), and nothing else. A change to a trust's rows before
 it joined rebuilds every analysis that may use it as a comparator.
 
 **Rebuilds stay cheap.** What the expansion and the keys need from the table (its trusts, periods,
@@ -214,6 +214,14 @@ class NationalBuild:
         h.update(np.ascontiguousarray(np.isnan(v)).tobytes())
         return h.hexdigest()
 
+    def metric_key(self, metric: str) -> str:
+        """The hash of every row of ``metric`` (an event-time page reads them all, and nothing else)."""
+        codes, comparable, vals, key_hash = self._metric_rows(metric)
+        h = hashlib.sha256(key_hash.encode("ascii"))
+        h.update(np.ascontiguousarray(np.nan_to_num(vals, nan=np.pi * 1e300)).tobytes())
+        h.update(np.ascontiguousarray(np.isnan(vals)).tobytes())
+        return h.hexdigest()
+
     def make_jobs(self, pack, params_list, base: Path) -> list:
         """The jobs of a national pack: collaborative analyses keyed on their slice of the table."""
         from evallib.batch.cache import canonical_json, sha_text, source_sha256
@@ -234,8 +242,13 @@ class NationalBuild:
                     self.slice_key(p.metric, list(p.units))
                 self.cache["slices"][p.analysis_id] = [what, key]
                 jobs.append(make_job(p, base, data_key=key, kind="collaborative", source_sha=src))
-            elif p.notebook == nb_event:
-                jobs.append(make_job(p, base, kind="event_time", source_sha=src))
+            elif p.notebook == nb_event and p.memberships is not None:
+                what = sha_text(canonical_json([p.metric, "all rows"]))
+                hit = prev_slices.get(p.analysis_id)
+                key = hit[1] if isinstance(hit, list) and len(hit) == 2 and hit[0] == what else \
+                    self.metric_key(p.metric)
+                self.cache["slices"][p.analysis_id] = [what, key]
+                jobs.append(make_job(p, base, data_key=key, kind="event_time", source_sha=src))
             else:
                 jobs.append(make_job(p, base, source_sha=src))
         return jobs

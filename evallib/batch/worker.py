@@ -167,6 +167,18 @@ def run_job(job: dict, job_dir: str) -> dict:
         return _run_job_locked(job, Path(job_dir))
 
 
+def _peak_rss_mb() -> float | None:
+    """This worker process's peak resident memory so far, in MB (Linux and macOS)."""
+    try:
+        import resource
+        import sys
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return round(peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024, 1)
+    except (ImportError, OSError, ValueError):
+        return None
+
+
 def _page_date() -> str:
     return utc_now().strftime("%d %B %Y")
 
@@ -238,7 +250,7 @@ def _run_job_locked(job: dict, jdir: Path) -> dict:
         outputs = []
     rec = {"id": jid, "status": "failed" if error else "ok", "error": error,
            "duration": round(time.perf_counter() - t0, 3), "outputs": outputs,
-           "worker": f"{os.uname().nodename}:{os.getpid()}"}
+           "worker": f"{os.uname().nodename}:{os.getpid()}", "worker_peak_rss_mb": _peak_rss_mb()}
     if fatal:
         rec["fatal"] = fatal
     return rec

@@ -1079,12 +1079,19 @@ def show_fit_check(a: Analysis, res):
     """Analyst view: fitted against observed (with residuals) and the residual ACF."""
     from evallib.plots.diagnostics import acf_chart, fit_check_chart
 
-    cf = res.counterfactual()
-    dates = [i.date for i in a.params.interruptions]
-    _show_fig(fit_check_chart(cf, f"{a.label}: fitted against observed", dates, a.synthetic)[0])
     r, n, what = residual_acf(res)
-    fig, _, band = acf_chart(r, n, f"Residual autocorrelation ({what}, n = {n})", a.synthetic)
-    _show_fig(fig)
+    if a.params.depth == "full":
+        cf = res.counterfactual()
+        dates = [i.date for i in a.params.interruptions]
+        _show_fig(fit_check_chart(cf, f"{a.label}: fitted against observed", dates, a.synthetic)[0])
+        fig, _, band = acf_chart(r, n, f"Residual autocorrelation ({what}, n = {n})", a.synthetic)
+        _show_fig(fig)
+    else:   # a national pack's page: the numbers without the two charts (the event study shows the fit)
+        import math
+
+        band = 1.96 / math.sqrt(max(n, 1))    # as plots.diagnostics.acf_chart draws it
+        md(f"Fitted-against-observed and residual autocorrelation charts: not drawn at depth brief (the event "
+           f"study shows the pre-formation fit month by month). Residuals: {what}, n = {n}.")
     outside = [k + 1 for k, v in enumerate(r) if abs(v) > band]
     md(f"Residual ACF: lags outside \u00b11.96/\u221an = \u00b1{band:.2f}: "
        + (", ".join(map(str, outside)) if outside else "none") + ".")
