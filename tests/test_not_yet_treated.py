@@ -122,18 +122,24 @@ def test_difference_terms_use_one_clean_set_up_to_the_last_clean_period(both):
                                                                "estimate"], rel=1e-3)
 
 
-def test_sensitivity_designs_get_the_clean_comparators_by_name(demo, both):
-    """The stacked, synthetic and sdid alternatives of the sensitivity set have no not_yet_treated of
-    their own: they take the aligned design's comparators clean through the headline horizon."""
+def test_sensitivity_designs_keep_not_yet_treated_themselves(demo, both):
+    """The stacked, synthetic and sdid alternatives of the sensitivity set honour not_yet_treated
+    themselves: none is handed a named comparator set whose rows it would read after they joined (which
+    would also break the national pack's cache keys, evallib/batch/national.py)."""
     from evallib.its.sensitivity import specifications
 
+    table, _ = demo
     _, nyt = both
     specs = {label: p for _, label, p, _ in specifications(nyt.params, nyt, "collaborative")}
     for label in ("design synthetic", "design controlled (stacked segments)",
                   "design sdid (synthetic difference-in-differences)"):
-        assert specs[label].comparators == ZZ[12:]            # clean through 2021-09 (12 months)
+        assert specs[label].comparators == "not_yet_treated"
     assert specs["design single"].comparators == "none"
     assert specs["wash-out 2020-03/2021-03"].comparators == "not_yet_treated"
+    comp = evallib.analyse(specs["design synthetic"], table).to_dict()["synthetic"]["comparators"]
+    assert comp["not_yet_treated"] is True
+    last = comp["last_clean_period"]
+    assert all(comp["clean_until"][c] is None or comp["clean_until"][c] >= last for c in comp["used"])
 
 
 def test_membership_table_that_disagrees_with_the_params_is_a_warning(demo, tmp_path):

@@ -658,9 +658,10 @@ class AlignedResult(BaseResult):
 
             h = horizon if horizon is not None else self.headline_horizon
             out = {}
-            i = min(self.af.formation + h, self.last_clean_index)
-            base = self.params.model_copy(update={"comparators": self.clean_codes(i) if i >= self.af.formation
-                                                  else list(self.af.codes)})
+            # not_yet_treated is honoured by every alternative design (each uses a comparator only up to
+            # the period before it joins a collaborative); otherwise the aligned design's comparators
+            base = self.params if self.not_yet_treated else \
+                self.params.model_copy(update={"comparators": list(self.af.codes)})
             runs = (("stacked", lambda: analyse_controlled(base.model_copy(update={"controlled_method": "stacked"}),
                                                            self.table)),
                     ("synthetic", lambda: analyse_synthetic(base.model_copy(update={"design": "synthetic"}),

@@ -154,9 +154,8 @@ def specifications(params, primary, target: str) -> list[tuple[str, str, object,
         alts = [m for m in CONTINUOUS if m != model] if model in CONTINUOUS else ["ols-hac"]
         for m in alts:
             out.append(("estimator", f"estimator {m}", params.model_copy(update={"model": m}), ""))
-    if params.comparators == "not_yet_treated" and isinstance(primary, AlignedResult):  # others: its clean set, named
-        params = params.model_copy(update={"comparators": primary.clean_codes(min(
-            primary.af.formation + primary.headline_horizon, primary.last_clean_index))})
+    # with not_yet_treated every design keeps it: each uses a comparator only up to the period before it
+    # joins a collaborative (aligned, stacked, synthetic and sdid alike), so none reads a later row
     designs = []
     if design in ("controlled", "synthetic"):
         designs = ["single", "synthetic" if design == "controlled" else "controlled"]
