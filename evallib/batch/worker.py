@@ -201,9 +201,17 @@ def _run_job_locked(job: dict, jdir: Path) -> dict:
 
         from evallib.batch.engine import check_engine, ipc_kernel_manager
 
+        from evallib.report.pdf import FIGURE_TWINS_ENV
+
         engine = job.get("engine") or DEFAULT_ENGINE
         check_engine(engine)
         extra = {"kernel_manager_class": ipc_kernel_manager()} if engine != ENGINE_INPROCESS else {}
+        # the pages the PDF board pack prints get each chart's vector twin beside them (a national
+        # pack's brief collaborative pages are not printed: they keep only their PNGs)
+        twins = job["params"].get("depth", "full") == "full" or job.get("kind") == "event_time"
+        saved_twins = os.environ.pop(FIGURE_TWINS_ENV, None)
+        if twins:
+            os.environ[FIGURE_TWINS_ENV] = str(jdir)
         try:
             nb = pm.execute_notebook(job["notebook"], str(nb_out),
                                      parameters={"params_path": "params.yaml"},
@@ -214,6 +222,10 @@ def _run_job_locked(job: dict, jdir: Path) -> dict:
             error = f"{exc.ename}: {exc.evalue}"[:500]
             fatal = fatal_oserror(ename=exc.ename, evalue=exc.evalue)
             nb = nbformat.read(str(nb_out), as_version=4)
+        finally:
+            os.environ.pop(FIGURE_TWINS_ENV, None)
+            if saved_twins is not None:
+                os.environ[FIGURE_TWINS_ENV] = saved_twins
         normalise_notebook(nb, jid)
         atomic_write_text(nb_out, nbformat.writes(nb))
         if error is None and not any((jdir / f).is_file() for f in ("results.json", "summary.json")):

@@ -58,6 +58,7 @@ from evallib.config import Params, deep_merge, params_from_dict, read_yaml
 from evallib.exceptions import ModelError
 from evallib.fsutil import atomic_write_text, source_date_epoch, utc_now
 from evallib.metrics import MetricInfo, metric_info
+from evallib.report.pdf import FIGURE_TWINS_ENV, write_vector_twin
 
 logger = logging.getLogger(__name__)
 
@@ -241,6 +242,10 @@ def _show_fig(fig, alt: str | None = None) -> None:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
     alt = alt or _fig_alt(fig)
+    twins = os.environ.get(FIGURE_TWINS_ENV)
+    if twins and _COLLECT is None:
+        # the PDF board pack prints this chart from its vector twin (sharp at any size)
+        write_vector_twin(fig, buf.getvalue(), twins)
     plt.close(fig)
     if _COLLECT is not None:
         import base64

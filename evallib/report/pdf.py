@@ -54,12 +54,16 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from evallib.exceptions import DataError, PublishError
+from evallib.fsutil import atomic_write_bytes
 
 logger = logging.getLogger(__name__)
 
 TEMPLATES = Path(__file__).parent / "templates"
 PDF_NAME = "board_pack.pdf"
 FIGURES_DIR = "figures"
+#: environment variable naming the folder where the notebooks write each chart's vector twin
+#: (set by the batch worker for the pages the PDF prints; the page itself keeps its PNG)
+FIGURE_TWINS_ENV = "EVALLIB_FIGURE_TWINS"
 
 # ------------------------------------------------------------------ text helpers
 _TYPST_SPECIAL = re.compile(r"([\\/\[\]{}#*_+=~`$<>@\-])")
@@ -205,15 +209,16 @@ def write_vector_twin(fig, png: bytes, folder: str | os.PathLike = FIGURES_DIR) 
     uses the SVG when it finds one whose key matches the page's PNG. Written
     atomically.
     """
+    import matplotlib
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     out = folder / f"{png_key(png)}.svg"
     buf = io.BytesIO()
-    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_bytes(buf.getvalue())
-    tmp.replace(out)
-    return out
+    # a fixed salt for the SVG's element ids (else random): the same chart, the same bytes
+    with matplotlib.rc_context({"svg.hashsalt": png_key(png)}):
+        fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+    return atomic_write_bytes(out, buf.getvalue())
 
 
 # ------------------------------------------------------------------ HTML page -> Typst
@@ -308,8 +313,13 @@ class _Converter:
         width = "100%"
         if ext == "png" and len(data) > 24 and data[:8] == b"\x89PNG\r\n\x1a\n":
             w_px = int.from_bytes(data[16:20], "big")
-            twin = self.analysis_dir / FIGURES_DIR / f"{png_key(data)}.svg" if self.analysis_dir else None
-            if twin is not None and twin.is_file():
+            twin = None
+            if self.analysis_dir is not None:
+                # beside the page (evallib batch writes them there: FIGURE_TWINS_ENV) or in figures/
+                twin = next((t for t in (self.analysis_dir / f"{png_key(data)}.svg",
+                                         self.analysis_dir / FIGURES_DIR / f"{png_key(data)}.svg") if t.is_file()),
+                            None)
+            if twin is not None:
                 data, ext = twin.read_bytes(), "svg"
                 self.vector_images += 1
             # a small PNG (an icon) keeps its size at 150 px per inch; charts fill the column
@@ -918,9 +928,7 @@ def build_pdf(pack_dir: Path, out: Path | None = None) -> Path:
                                f"identifiers from the pages and summaries, then rebuild")
         pdf = compile_typst(source, work)
     out.parent.mkdir(parents=True, exist_ok=True)
-    part = out.with_name(f".{out.name}.tmp")
-    part.write_bytes(pdf)
-    part.replace(out)
+    atomic_write_bytes(out, pdf)
     logger.info("wrote %s (%d bytes; %d charts, %d of them vector)", out, len(pdf), ctx["n_images"], ctx["n_vector"])
     return out
 
@@ -945,7 +953,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["build_pdf", "write_vector_twin", "png_key", "page_to_typst", "render_typst", "compile_typst",
+__all__ = ["build_pdf", "write_vector_twin", "FIGURE_TWINS_ENV", "png_key", "page_to_typst", "render_typst", "compile_typst",
            "read_pack", "escape", "typst_string", "org_title", "tidy_names", "confidence_label", "build_date",
            "PDF_NAME"]
 
