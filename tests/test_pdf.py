@@ -346,7 +346,7 @@ def test_source_date_epoch_must_be_seconds(monkeypatch):
 
 # ------------------------------------------------------------------ a real pack from `evallib batch`
 @pytest.mark.slow
-def test_pdf_of_a_pack_built_by_evallib_batch(tmp_path, demo_csv, monkeypatch):
+def test_pdf_of_a_pack_built_by_evallib_batch(tmp_path, demo_csv, monkeypatch, caplog):
     (tmp_path / "pack.yaml").write_text(f"""title: "Batch-built pack: two measures"
 description: Two measures of the synthetic demo, alpha 0.1.
 defaults:
@@ -370,7 +370,18 @@ analyses:
                         str(tmp_path / "out"), "--workers", "1"], capture_output=True, text=True,
                        env={**__import__("os").environ, **env}, timeout=500)
     assert r.returncode == 0, r.stderr[-3000:]
-    out = pdf.build_pdf(tmp_path / "out")
+    # the worker had the notebooks write every chart's vector twin beside its page, and the PDF prints
+    # the charts from them (the board page keeps its PNGs)
+    twins = {m: sorted(p.name for p in (tmp_path / "out" / m).glob("*.svg"))
+             for m in ("rtt_52w_waiters", "cancer_62d_pct")}
+    assert all(len(v) >= 3 for v in twins.values()), twins
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert all(set(v) <= set(a["outputs"]) for a in manifest["analyses"] for v in [twins[a["id"]]])
+    with caplog.at_level("INFO", logger="evallib.report.pdf"):
+        out = pdf.build_pdf(tmp_path / "out")
+    n_charts, n_vector = map(int, re.search(r"(\d+) charts, (\d+) of them vector", caplog.text).groups())
+    # (the analyst-view charts have twins too, but are not on the board page the PDF prints)
+    assert 6 <= n_vector <= sum(map(len, twins.values())) and n_vector < n_charts
     rd = pypdf.PdfReader(str(out))
     pages = _text(rd)
     assert all((round(float(p.mediabox.width)), round(float(p.mediabox.height))) == (595, 842) for p in rd.pages)
