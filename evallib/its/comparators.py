@@ -92,6 +92,31 @@ def clean_through(codes: Sequence[str], clean: dict[str, str | None], label: str
     return [c for c in codes if clean.get(c) is None or clean[c] >= label]
 
 
+class CleanDonors:
+    """The clean-comparator properties of a one-donor-pool design's prepared data (synthetic
+    control, sdid). Needs ``clean`` (a :class:`CleanWindow` under ``not_yet_treated``, else None),
+    ``clean_until`` (with a membership table), ``labels`` and :meth:`clean_donor_codes`."""
+
+    def clean_donor_codes(self) -> list[str]:
+        raise NotImplementedError
+
+    @property
+    def not_yet_treated(self) -> bool:
+        return self.clean is not None
+
+    @property
+    def last_clean_period(self) -> str | None:
+        """The last period every donor is clean through: under ``not_yet_treated`` the end of the window;
+        with a membership table and other comparators, the earliest clean_until of the donors (or the end)."""
+        if self.clean is not None:
+            return self.clean.last_clean_period
+        if self.clean_until is None:
+            return None
+        donors = set(self.clean_donor_codes())
+        ends = [v for c, v in self.clean_until.items() if c in donors and v is not None]
+        return min([self.labels[-1]] + ends)
+
+
 @dataclass
 class CleanWindow:
     """Under ``not_yet_treated``, where a design with one donor pool (synthetic control, sdid) ends.

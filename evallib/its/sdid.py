@@ -82,7 +82,7 @@ from evallib.its import design as D
 from evallib import text as W
 from evallib.its.base import BaseResult
 from evallib.its.comparators import _reasons as comparators_reasons
-from evallib.its.comparators import CleanWindow, Comparators, clean_through, clean_window, eligible_comparators
+from evallib.its.comparators import CleanDonors, CleanWindow, Comparators, clean_through, clean_window, eligible_comparators
 from evallib.its.series import Series, combine_units, unit_panel
 from evallib.its.single import interruption_specs, window  # noqa: F401
 from evallib.periods import format_period, parse_period
@@ -98,7 +98,7 @@ BOOTSTRAP_MANY = 10              # below this many treated units the bootstrap i
 
 # =========================================================================== the panel
 @dataclass
-class SDIDPanel:
+class SDIDPanel(CleanDonors):
     """Treated and control rows on the kept periods, and what was decided on the way."""
 
     labels: list[str]                # every period of the window
@@ -122,20 +122,8 @@ class SDIDPanel:
     #: under ``not_yet_treated``: where the window ends and why (evallib.its.comparators.CleanWindow)
     clean: CleanWindow | None = None
 
-    @property
-    def not_yet_treated(self) -> bool:
-        return self.clean is not None
-
-    @property
-    def last_clean_period(self) -> str | None:
-        """The last period every donor is clean through: under ``not_yet_treated`` the end of the window;
-        with a membership table and other comparators, the earliest clean_until of the donors (or the end)."""
-        if self.clean is not None:
-            return self.clean.last_clean_period
-        if self.clean_until is None:
-            return None
-        ends = [v for c, v in self.clean_until.items() if c in set(self.codes) and v is not None]
-        return min([self.labels[-1]] + ends)
+    def clean_donor_codes(self) -> list[str]:
+        return list(self.codes)
 
     def comparators_block(self) -> dict:
         """results.json: the donors, the rule and, with a membership table, ``clean_until`` (each

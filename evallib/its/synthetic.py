@@ -99,7 +99,7 @@ from evallib.data.checks import check_informative
 from evallib.exceptions import DataError, ModelError, ParameterError
 from evallib.its.base import BaseResult
 from evallib.its.comparators import _reasons as comparators_reasons
-from evallib.its.comparators import CleanWindow, clean_through, clean_until, clean_window
+from evallib.its.comparators import CleanDonors, CleanWindow, clean_through, clean_until, clean_window
 from evallib.its.sdid import MEMO_SIZE, analyse_per_trust, params_key
 from evallib.periods import format_period, parse_period
 
@@ -252,7 +252,7 @@ def solve_simplex_ls(A: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, dict]:
 
 # ============================================================================ panel
 @dataclass
-class Panel:
+class Panel(CleanDonors):
     """The treated series and the donor matrix on one period grid (original units)."""
 
     periods: list[pd.Period]
@@ -274,20 +274,8 @@ class Panel:
     #: under ``not_yet_treated``: where the window ends and why (evallib.its.comparators.CleanWindow)
     clean: CleanWindow | None = None
 
-    @property
-    def not_yet_treated(self) -> bool:
-        return self.clean is not None
-
-    @property
-    def last_clean_period(self) -> str | None:
-        """The last period every donor is clean through: under ``not_yet_treated`` the end of the window;
-        with a membership table and other comparators, the earliest clean_until of the donors (or the end)."""
-        if self.clean is not None:
-            return self.clean.last_clean_period
-        if self.clean_until is None:
-            return None
-        ends = [v for c, v in self.clean_until.items() if c in set(self.donor_codes) and v is not None]
-        return min([self.labels[-1]] + ends)
+    def clean_donor_codes(self) -> list[str]:
+        return list(self.donor_codes)
 
     def comparators_block(self) -> dict:
         """results.json: the donors, those dropped and, with a membership table, ``clean_until``,
