@@ -118,6 +118,13 @@ def test_rebuild_reruns_only_the_collaborative_whose_figures_changed(england, tm
     assert 'href="c04_rtt_waiting_list/c04_rtt_waiting_list.html"' in page
     assert 'href="national_rtt_waiting_list/national_rtt_waiting_list.html"' in page
     c04_results = (out / "c04_rtt_waiting_list" / "results.json").read_bytes()
+    # the PDF is the national summary: one section per measure's event-time page, each led by the
+    # collaboratives' caterpillar chart from the index
+    import pypdf
+
+    text = " ".join(" ".join(p.extract_text().split()) for p in pypdf.PdfReader(str(out / "board_pack.pdf")).pages)
+    assert text.count("Each collaborative: its own estimate at the headline horizon") == 2
+    assert "All collaboratives: RTT waiting list" in text and "Demo Collaborative 04" in text
 
     t0 = time.perf_counter()
     again = build_pack(pack, out, workers=1)

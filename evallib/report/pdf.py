@@ -699,12 +699,28 @@ def read_pack(pack_dir: Path) -> tuple[dict, list[_Measure]]:
     return manifest, out
 
 
+def _national_measure_html(index_html: str, metric: str) -> str | None:
+    """The national index's section of one measure (its caterpillar chart), without its heading,
+    sentence and links, as a small page for :func:`page_to_typst`; None when absent."""
+    m = re.search(r'<section class="measure" id="m-' + re.escape(metric) + r'">(.*?)</section>', index_html, re.S)
+    if not m:
+        return None
+    part = re.sub(r"<h2>.*?</h2>", "", m.group(1), flags=re.S)
+    part = re.sub(r'<div class="national">.*?</div>', "", part, flags=re.S)   # the section's own sentence says it
+    part = re.sub(r"<a [^>]*>(.*?)</a>", "", part, flags=re.S)      # links to HTML pages do not print
+    return (f"<main><p><strong>Each collaborative</strong>: its own estimate at the headline horizon, "
+            f"beside the national average (dashed).</p>{part}</main>")
+
+
 def _context(pack_dir: Path, manifest: dict, measures: list[_Measure], workdir: Path) -> dict:
     from evallib.metrics import metric_info
     from evallib.periods import period_freq
 
     synthetic = bool(manifest.get("synthetic"))
     when = build_date(manifest)
+    index_page = pack_dir / "index.html"
+    national_index = (index_page.read_text(encoding="utf-8")
+                      if manifest.get("national") and index_page.is_file() else None)
     firsts, lasts, alphas, freqs = [], [], set(), set()
     rows, sections, support, appendix, failed = [], [], [], [], []
     n_images = n_vector = 0
@@ -725,6 +741,13 @@ def _context(pack_dir: Path, manifest: dict, measures: list[_Measure], workdir: 
                                                     pack_dir / m.id, prefix=f"m{k:02d}", heading_offset=0)
             n_images += ni
             n_vector += nv
+        if national_index and s.get("kind") == "event_time":
+            # a national pack: the measure's collaboratives (the index's caterpillar chart) lead its section
+            part = _national_measure_html(national_index, s.get("metric") or "")
+            if part:
+                cat, _, ni, _ = page_to_typst(part, workdir, None, prefix=f"c{k:02d}")
+                body = cat + "\n" + body
+                n_images += ni
         if s.get("kind") == "data_quality":
             support.append({"id": m.id, "title": s.get("label") or m.title, "sentence": s.get("sentence", ""),
                             "body": body})
