@@ -139,8 +139,11 @@ def build_pack(pack_path: str | Path, out: str | Path | None = None, workers: in
     nat = national.NationalBuild(None if force else read_manifest(out))
     pack, params_list = load_pack(pack_path, expand=nat.expand)
     base = pack_path.resolve().parent
-    jobs = nat.make_jobs(pack, params_list, base) if pack.national is not None else \
-        [make_job(p, base, source_sha=src) for src in [source_sha256()] for p in params_list]
+    if pack.national is not None:
+        jobs = nat.make_jobs(pack, params_list, base)
+    else:
+        src = source_sha256()                   # once for the pack, not once a job
+        jobs = [make_job(p, base, source_sha=src) for p in params_list]
     pack_sha = file_sha256(pack_path)
     reproducible = source_date_epoch() is not None
 

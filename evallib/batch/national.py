@@ -67,10 +67,6 @@ class _Facts:
         self.frame = pd.DataFrame({"org_code": facts["org_codes"] + [facts["org_codes"][0]] * 2,
                                    "period": [facts["first"]] * len(facts["org_codes"]) + [facts["first"], facts["last"]]})
         self.source = source
-        self._metrics = list(facts["metrics"])
-
-    def metrics(self) -> list[str]:
-        return self._metrics
 
 
 class NationalBuild:
@@ -205,52 +201,41 @@ class NationalBuild:
             self._per_metric[metric] = (codes, comparable.astype(bool), vals, key_hash)
         return self._per_metric[metric]
 
-    def slice_key(self, metric: str, units: list[str]) -> str:
+    def slice_key(self, metric: str, units: list[str] | None = None) -> str:
+        """The hash of the rows of ``metric`` an analysis of ``units`` reads (its members' rows, and the
+        other trusts' rows before they joined); ``units=None``: every row (an event-time page)."""
         codes, comparable, vals, key_hash = self._metric_rows(metric)
-        used = comparable | np.isin(codes, list(units))
+        v = vals if units is None else vals[comparable | np.isin(codes, list(units))]
         h = hashlib.sha256(key_hash.encode("ascii"))
-        v = vals[used]
         h.update(np.ascontiguousarray(np.nan_to_num(v, nan=np.pi * 1e300)).tobytes())
         h.update(np.ascontiguousarray(np.isnan(v)).tobytes())
         return h.hexdigest()
 
-    def metric_key(self, metric: str) -> str:
-        """The hash of every row of ``metric`` (an event-time page reads them all, and nothing else)."""
-        codes, comparable, vals, key_hash = self._metric_rows(metric)
-        h = hashlib.sha256(key_hash.encode("ascii"))
-        h.update(np.ascontiguousarray(np.nan_to_num(vals, nan=np.pi * 1e300)).tobytes())
-        h.update(np.ascontiguousarray(np.isnan(vals)).tobytes())
-        return h.hexdigest()
-
     def make_jobs(self, pack, params_list, base: Path) -> list:
-        """The jobs of a national pack: collaborative analyses keyed on their slice of the table."""
+        """The jobs of a national pack: collaborative analyses keyed on their slice of the table, the
+        event-time pages on their measure's rows (slice keys reused from the previous manifest when the
+        data and membership files are unchanged)."""
         from evallib.batch.cache import canonical_json, sha_text, source_sha256
         from evallib.batch.jobs import make_job
 
         src = source_sha256()
-
         same = (self._prev.get("data_sha256") == self.cache.get("data_sha256")
                 and self._prev.get("memberships_sha256") == self.cache.get("memberships_sha256"))
         prev_slices = self._prev.get("slices") if same and isinstance(self._prev.get("slices"), dict) else {}
         nb_event = pack.national.event_time_notebook
         jobs = []
         for p in params_list:
-            if p.collaborative is not None and p.memberships is not None:
-                what = sha_text(canonical_json([p.metric, list(p.units)]))
-                hit = prev_slices.get(p.analysis_id)
-                key = hit[1] if isinstance(hit, list) and len(hit) == 2 and hit[0] == what else \
-                    self.slice_key(p.metric, list(p.units))
-                self.cache["slices"][p.analysis_id] = [what, key]
-                jobs.append(make_job(p, base, data_key=key, kind="collaborative", source_sha=src))
-            elif p.notebook == nb_event and p.memberships is not None:
-                what = sha_text(canonical_json([p.metric, "all rows"]))
-                hit = prev_slices.get(p.analysis_id)
-                key = hit[1] if isinstance(hit, list) and len(hit) == 2 and hit[0] == what else \
-                    self.metric_key(p.metric)
-                self.cache["slices"][p.analysis_id] = [what, key]
-                jobs.append(make_job(p, base, data_key=key, kind="event_time", source_sha=src))
-            else:
+            if p.memberships is None or (p.collaborative is None and p.notebook != nb_event):
                 jobs.append(make_job(p, base, source_sha=src))
+                continue
+            units = list(p.units) if p.collaborative is not None else None
+            what = sha_text(canonical_json([p.metric, units if units is not None else "all rows"]))
+            hit = prev_slices.get(p.analysis_id)
+            key = hit[1] if isinstance(hit, list) and len(hit) == 2 and hit[0] == what else \
+                self.slice_key(p.metric, units)
+            self.cache["slices"][p.analysis_id] = [what, key]
+            jobs.append(make_job(p, base, data_key=key, source_sha=src,
+                                 kind="collaborative" if units is not None else "event_time"))
         return jobs
 
     def names(self) -> dict[str, str]:

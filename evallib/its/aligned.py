@@ -354,23 +354,9 @@ class AlignedResult(BaseResult):
     """Result of the comparator-aligned design (see the module docstring)."""
 
     def __init__(self, *, params, table, af: AlignedFit, specs, model: str, model_reason: str, warnings):
-        self.params = params
-        self.table = table
+        self._set_basics(params, table, specs, warnings, design="controlled", method="aligned", model=model)
         self.af = af
-        self.interruptions = list(specs)
-        self.metric = params.metric
-        self.title = params.display_title
-        self.design = "controlled"
-        self.method = "aligned"
-        self.model = model
         self.model_reason = model_reason
-        self.freq = table.freq
-        self.alpha = float(params.alpha)
-        self.horizons = list(params.horizons)
-        self.warnings = list(dict.fromkeys(list(warnings)))
-        self.synthetic_data = bool(table.synthetic)
-        self.data_file = str(table.path) if table.path else None
-        self.data_sha256 = table.sha256
         self._alternatives: dict | None = None
         self._loo: dict[int, pd.DataFrame] = {}
         self._clean_fits: dict[tuple, AlignedFit] = {}

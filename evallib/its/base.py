@@ -65,6 +65,22 @@ class BaseResult:
     params: Any
 
     # ------------------------------------------------------------------ basics
+    def _set_basics(self, params, table, specs, warnings, *, design: str, method: str, model: str) -> None:
+        """The attributes every design built from params and a tidy table sets the same way."""
+        self.params = params
+        self.table = table
+        self.interruptions = list(specs)
+        self.metric = params.metric
+        self.title = params.display_title
+        self.design, self.method, self.model = design, method, model
+        self.freq = table.freq
+        self.alpha = float(params.alpha)
+        self.horizons = list(params.horizons)
+        self.warnings = list(dict.fromkeys(list(warnings)))
+        self.synthetic_data = bool(table.synthetic)
+        self.data_file = str(table.path) if table.path else None
+        self.data_sha256 = table.sha256
+
     def _interruption(self, name: str | None):
         if name is None:
             return self.interruptions[-1]

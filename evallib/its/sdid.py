@@ -385,25 +385,11 @@ class SDIDResult(_PanelResult):
 
     def __init__(self, *, params, table, panel: SDIDPanel, fit: S.SDIDFit, var: S.SDIDVariance,
                  comparison: dict, warnings: Sequence[str]):
-        self.params = params
-        self.table = table
+        self._set_basics(params, table, panel.specs, warnings, design="sdid", method="sdid", model="sdid")
         self.panel = panel
         self.fit = fit
         self.var = var
         self.comparison = comparison          # {"did": (fit, var | None), "sc": (fit, var | None)}
-        self.interruptions = list(panel.specs)
-        self.metric = params.metric
-        self.title = params.display_title
-        self.design = "sdid"
-        self.method = "sdid"
-        self.model = "sdid"
-        self.freq = table.freq
-        self.alpha = float(params.alpha)
-        self.horizons = list(params.horizons)
-        self.warnings = list(dict.fromkeys(list(warnings)))
-        self.synthetic_data = bool(table.synthetic)
-        self.data_file = str(table.path) if table.path else None
-        self.data_sha256 = table.sha256
         self._effect_records(self.horizons, self.alpha)   # horizon warnings now
 
     # ------------------------------------------------------------------ basics
@@ -805,23 +791,10 @@ class PerTrustResult(_PanelResult):
     """Result of ``design: synthetic`` with ``synthetic: {per_trust: true}`` (see the module docstring)."""
 
     def __init__(self, *, params, table, panel: SDIDPanel, pu: S.PerUnitSC, warnings: Sequence[str]):
-        self.params = params
-        self.table = table
+        self._set_basics(params, table, panel.specs, warnings, design="synthetic", method="per_trust",
+                         model="synthetic control per trust")
         self.panel = panel
         self.pu = pu
-        self.interruptions = list(panel.specs)
-        self.metric = params.metric
-        self.title = params.display_title
-        self.design = "synthetic"
-        self.method = "per_trust"
-        self.model = "synthetic control per trust"
-        self.freq = table.freq
-        self.alpha = float(params.alpha)
-        self.horizons = list(params.horizons)
-        self.warnings = list(dict.fromkeys(list(warnings)))
-        self.synthetic_data = bool(table.synthetic)
-        self.data_file = str(table.path) if table.path else None
-        self.data_sha256 = table.sha256
         self._effect_records(self.horizons, self.alpha)
 
     _who = "synthetic per_trust"

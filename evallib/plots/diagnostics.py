@@ -44,7 +44,7 @@ def acf_chart(r, n: int, title: str, synthetic: bool = False):
     fig, ax = plt.subplots(figsize=(7, 3))
     lags = np.arange(1, len(r) + 1)
     ax.bar(lags, r, color=palette.NHS_MID_GREY, width=0.6)
-    band = 1.96 / np.sqrt(max(n, 1))
+    band = acf_band(n)
     ax.axhline(band, color="black", ls=":", lw=0.8)
     ax.axhline(-band, color="black", ls=":", lw=0.8)
     ax.axhline(0, color="black", lw=0.8)
@@ -53,3 +53,8 @@ def acf_chart(r, n: int, title: str, synthetic: bool = False):
     if synthetic:
         palette.stamp_synthetic(fig)
     return fig, ax, float(band)
+
+
+def acf_band(n: int) -> float:
+    """The +-1.96/sqrt(n) band of a residual autocorrelation of ``n`` residuals."""
+    return float(1.96 / np.sqrt(max(n, 1)))

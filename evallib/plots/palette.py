@@ -51,3 +51,16 @@ def stamp_synthetic(fig) -> None:
     """Write a clear SYNTHETIC DATA label on a figure built from the demo data."""
     fig.text(0.99, 0.01, SYNTHETIC_LABEL, ha="right", va="bottom", fontsize=9,
              fontweight="bold", color=NHS_RED, alpha=0.9)
+
+
+def figure_axes(ax=None, size=(9, 4.8)):
+    """``(fig, ax)``: the given axes and their figure, or a new constrained-layout figure of ``size``
+    inches; the NHS style applied either way."""
+    import matplotlib.pyplot as plt
+
+    apply_style()
+    if ax is None:
+        fig, ax = plt.subplots(figsize=size, layout="constrained")
+    else:
+        fig = ax.figure
+    return fig, ax

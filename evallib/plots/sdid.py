@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from evallib.plots import palette as pal
+from evallib.plots.palette import figure_axes as _axes
 
 #: words kept in capitals and small words kept in lower case by :func:`trust_title`
 _UPPER = {"NHS", "FT", "UK", "ICB", "ICS", "CCG", "GP", "PCT"}
@@ -49,15 +50,6 @@ def trust_title(name: str, width: int = 30) -> str:
     return "\n".join(textwrap.wrap(" ".join(out), width=width, break_long_words=False)) or str(name)
 
 
-def _axes(ax, size=(9, 4.8)):
-    import matplotlib.pyplot as plt
-
-    pal.apply_style()
-    if ax is None:
-        fig, ax = plt.subplots(figsize=size, layout="constrained")
-    else:
-        fig = ax.figure
-    return fig, ax
 
 
 def _dates(res, labels=None) -> pd.DatetimeIndex:

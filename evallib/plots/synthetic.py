@@ -8,19 +8,11 @@ import numpy as np
 import pandas as pd
 
 from evallib.plots import palette as pal
+from evallib.plots.palette import figure_axes as _axes
 
 from evallib.stats import PLACEBO_FIT_CUTOFF as PLACEBO_MSPE_CUTOFF  # Abadie et al. 2010
 
 
-def _axes(ax, size=(9, 4.8)):
-    import matplotlib.pyplot as plt
-
-    pal.apply_style()
-    if ax is None:
-        fig, ax = plt.subplots(figsize=size, layout="constrained")
-    else:
-        fig = ax.figure
-    return fig, ax
 
 
 def _dates(res) -> pd.DatetimeIndex:

@@ -44,7 +44,6 @@ from pathlib import Path
 from typing import Any
 
 import evallib
-from evallib.exceptions import ParameterError
 from evallib.fsutil import atomic_write_text, source_date_epoch, utc_now
 
 logger = logging.getLogger(__name__)
@@ -102,25 +101,13 @@ def start(params_path: str | os.PathLike, overrides: dict | None = None, namespa
     """Load the params (``overrides`` and the notebook parameters on top), the table and the
     membership table (checked against the table); show the title and banners. ParameterError /
     DataError name the file and key at fault."""
-    from evallib.config import read_yaml
     from evallib.data.memberships import load_memberships
     from evallib.its.national import event_time_params
     from evallib.metrics import use_params
     from evallib.plots import palette
-    from evallib.report import params_cell as pc
-    from evallib.report.notebook import cached_table, md
+    from evallib.report.notebook import cached_table, md, read_analysis_params, show_title
 
-    given = {}
-    if namespace is not None:
-        pc.check_injected(namespace, NOTEBOOK)
-        given.update(pc.given_keys(namespace, NOTEBOOK))
-    given.update({k: v for k, v in keys.items() if v is not None})
-    p = pc.find_params_file(params_path)
-    raw = read_yaml(p)
-    if "analyses" in raw or "national" in raw:
-        raise ParameterError(f"{p}: this is a pack; point params_path at one analysis's params file (a built "
-                             f"pack has one in each analysis folder), or build the pack with `evallib batch {p}`")
-    source = str(p) + (f" with notebook parameters ({pc.describe(given)})" if given else "")
+    p, raw, given, source = read_analysis_params(params_path, namespace, NOTEBOOK, keys)
     merged, notes = _merge(raw, overrides, given, source)
     params = event_time_params(merged, p.resolve().parent, source)
     table = cached_table(params.data)
@@ -128,10 +115,7 @@ def start(params_path: str | os.PathLike, overrides: dict | None = None, namespa
     info = use_params(params)
     a = NationalAnalysis(params=params, table=table, memberships=members, info=info, params_path=p, notes=notes)
     palette.apply_style()
-    md(f"# {params.display_title}", board=False)
-    if a.synthetic:
-        md("> **SYNTHETIC DATA.** These figures come from the simulated demo table, not from real NHS data. "
-           "They show how the analysis works; do not use them for decisions.", board=False)
+    show_title(params.display_title, a.synthetic)
     for n in notes:
         md(f"> **Note.** {n}", board=False)
     better = {"increase": "higher", "decrease": "lower"}.get(a.improvement, "neither: no preferred direction")

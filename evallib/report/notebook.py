@@ -301,6 +301,34 @@ def cached_table(path):
 
 
 # ------------------------------------------------------------------ sections
+def read_analysis_params(params_path, namespace: dict | None, notebook: str, keys: dict):
+    """The params file of one analysis and the notebook's parameters over it: ``(path, raw mapping,
+    given keys, source label)``. A pack (``analyses:`` or ``national:``) is a ParameterError."""
+    from evallib.exceptions import ParameterError
+    from evallib.report import params_cell as pc
+
+    given = {}
+    if namespace is not None:
+        pc.check_injected(namespace, notebook)
+        given.update(pc.given_keys(namespace, notebook))
+    given.update({k: v for k, v in keys.items() if v is not None})
+    p = pc.find_params_file(params_path)
+    raw = read_yaml(p)
+    if "analyses" in raw or "national" in raw:
+        raise ParameterError(f"{p}: this is a pack (it has analyses: or national:); point params_path at one "
+                             f"analysis's params file (a built pack has one in each analysis folder), or build "
+                             f"the pack with `evallib batch {p}`")
+    return p, raw, given, str(p) + (f" with notebook parameters ({pc.describe(given)})" if given else "")
+
+
+def show_title(title: str, synthetic: bool) -> None:
+    """The notebook's title and, on synthetic data, its banner (neither is on the board page)."""
+    md(f"# {title}", board=False)
+    if synthetic:
+        md("> **SYNTHETIC DATA.** These figures come from the simulated demo table, not from real "
+           "NHS data. They show how the analysis works; do not use them for decisions.", board=False)
+
+
 def start(params_path: str | os.PathLike, overrides: dict | None = None,
           namespace: dict | None = None, notebook: str = "its_outcome", **keys) -> Analysis:
     """Load the params (``overrides`` and the notebook parameters on top) and the data; show the
@@ -324,19 +352,8 @@ def start(params_path: str | os.PathLike, overrides: dict | None = None,
     from evallib.plots import palette
     from evallib.report import params_cell as pc
 
-    given = {}
-    if namespace is not None:
-        pc.check_injected(namespace, notebook)
-        given.update(pc.given_keys(namespace, notebook))
-    given.update({k: v for k, v in keys.items() if v is not None})
-    p = pc.find_params_file(params_path)
-    raw = read_yaml(p)
-    if "analyses" in raw:
-        from evallib.exceptions import ParameterError
-
-        raise ParameterError(f"{p}: this is a pack (it has analyses:); point params_path at one analysis's "
-                             f"params file, or build the pack with `evallib batch {p}`")
-    base, source = p.resolve().parent, str(p) + (f" with notebook parameters ({pc.describe(given)})" if given else "")
+    p, raw, given, source = read_analysis_params(params_path, namespace, notebook, keys)
+    base = p.resolve().parent
     first, _ = pc.merge(raw, overrides, given, source)
     table = cached_table(params_from_dict(first, base, source).data)
     merged, changes = pc.merge(raw, overrides, given, source, pc.table_has_ratio(table))
@@ -344,10 +361,7 @@ def start(params_path: str | os.PathLike, overrides: dict | None = None,
     info = use_params(params)
     a = Analysis(params=params, table=table, info=info, params_path=p)
     palette.apply_style()
-    md(f"# {params.display_title}", board=False)
-    if a.synthetic:
-        md("> **SYNTHETIC DATA.** These figures come from the simulated demo table, not from real "
-           "NHS data. They show how the analysis works; do not use them for decisions.", board=False)
+    show_title(params.display_title, a.synthetic)
     if given or overrides:
         md(f"**Notebook parameters** (over `{p.name}`): "
            + "; ".join(x for x in (pc.describe(given), pc.describe(dict(overrides or {}))) if x) + ".", board=False)
@@ -1082,7 +1096,7 @@ def residual_acf(res) -> tuple[list[float], int, str]:
 
 def show_fit_check(a: Analysis, res):
     """Analyst view: fitted against observed (with residuals) and the residual ACF."""
-    from evallib.plots.diagnostics import acf_chart, fit_check_chart
+    from evallib.plots.diagnostics import acf_band, acf_chart, fit_check_chart
 
     r, n, what = residual_acf(res)
     if a.params.depth == "full":
@@ -1092,9 +1106,7 @@ def show_fit_check(a: Analysis, res):
         fig, _, band = acf_chart(r, n, f"Residual autocorrelation ({what}, n = {n})", a.synthetic)
         _show_fig(fig)
     else:   # a national pack's page: the numbers without the two charts (the event study shows the fit)
-        import math
-
-        band = 1.96 / math.sqrt(max(n, 1))    # as plots.diagnostics.acf_chart draws it
+        band = acf_band(n)
         md(f"Fitted-against-observed and residual autocorrelation charts: not drawn at depth brief (the event "
            f"study shows the pre-formation fit month by month). Residuals: {what}, n = {n}.")
     outside = [k + 1 for k, v in enumerate(r) if abs(v) > band]
